@@ -1,0 +1,3 @@
+"""Deferrable sensors that start and end in the triggerer."""
+
+from __future__ import annotations
