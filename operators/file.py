@@ -1,0 +1,108 @@
+"""``FileArrivalSensor``: a drop-in for Airflow's ``FileSensor`` that costs no worker time."""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from airflow.triggers.base import StartTriggerArgs
+
+from waitwise.operators.base import PolicySensor
+from waitwise.triggers._fsbatch import FileQuery, check
+from waitwise.triggers.errors import PolicyConfigError
+from waitwise.triggers.file import FileArrivalTrigger
+from waitwise.triggers.policy import IntervalPolicy
+
+_TRIGGER = f"{FileArrivalTrigger.__module__}.{FileArrivalTrigger.__qualname__}"
+
+
+class FileArrivalSensor(PolicySensor):
+    """Wait for a file, a glob match, or a non-empty directory to land.
+
+    Accepts ``FileSensor``'s parameters (``filepath``, ``fs_conn_id``, ``recursive``,
+    ``poke_interval``, ``timeout``, ``soft_fail``, ``exponential_backoff``, ``max_wait``, ...)
+    plus ``poll=`` (an interval policy).  It starts in the triggerer and ends there: arrival
+    and a ``soft_fail`` timeout cost zero worker-seconds; a hard timeout costs one short worker
+    run and fails without retry, as Airflow sensors do.
+
+    The XCom ``return_value`` is the wait's payload (``found`` paths with size and mtime,
+    ``first_seen_at``, ``pokes``, ``elapsed_s``, ``status``), pushed by the trigger itself, so
+    it arrives as a plain dict (Airflow 3.3 double-encodes ``xcoms=`` of task-ending events).
+
+    :param filepath: path or glob pattern (templated); relative paths are joined to the
+        ``path`` extra of ``fs_conn_id``.
+    :param fs_conn_id: the ``fs`` connection (default ``fs_default``).
+    :param recursive: let ``**`` in ``filepath`` match any depth.
+    """
+
+    template_fields: Sequence[str] = ("filepath",)
+    ui_color = "#91d1ff"
+
+    def __init__(
+        self,
+        *,
+        filepath: str,
+        fs_conn_id: str = "fs_default",
+        recursive: bool = False,
+        poll: IntervalPolicy | Mapping[str, Any] | None = None,
+        deferrable: bool = True,
+        start_from_trigger: bool | None = None,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(
+            poll=poll,
+            deferrable=deferrable,
+            start_from_trigger=start_from_trigger,
+            **kwargs,
+        )
+        if not isinstance(filepath, str) or not filepath.strip():
+            raise PolicyConfigError(
+                f"{self.task_id}: filepath must be a non-empty string, got {filepath!r}"
+            )
+        self.filepath = filepath
+        self.fs_conn_id = fs_conn_id
+        self.recursive = recursive
+        self.start_trigger_args = StartTriggerArgs(
+            trigger_cls=_TRIGGER,
+            next_method="execute_complete",
+            trigger_kwargs=self.trigger_kwargs(started_at=None),
+            next_kwargs=None,
+            timeout=dt.timedelta(seconds=self.trigger_window()),
+        )
+
+    def trigger_kwargs(self, *, started_at: float | None) -> dict[str, Any]:
+        """Return the trigger's kwargs (plain JSON; ``filepath`` is rendered in the triggerer)."""
+        return {
+            "filepath": self.filepath,
+            "fs_conn_id": self.fs_conn_id,
+            "recursive": self.recursive,
+            "poll": self.policy.to_config(),
+            "timeout": float(self.timeout),
+            "started_at": started_at,
+            "airflow_timeout": None if started_at else self.trigger_window(),
+            "soft_fail": bool(self.soft_fail or self.never_fail),
+            "end_from_trigger": True,
+            "xcom_push": bool(self.do_xcom_push),
+        }
+
+    def execute(self, context: Any) -> Any:
+        """Defer at once (no synchronous first poke), or run classic poke/reschedule."""
+        if not self.deferrable:
+            return super().execute(context)
+        self.defer(
+            trigger=FileArrivalTrigger(**self.trigger_kwargs(started_at=self.now())),
+            method_name="execute_complete",
+            timeout=dt.timedelta(seconds=self.trigger_window()),
+        )
+
+    def poke(self, context: Any) -> bool:
+        """Check once on a worker (``deferrable=False`` only): same rule as the trigger."""
+        path = self.filepath
+        if not os.path.isabs(path):
+            from airflow.providers.standard.hooks.filesystem import FSHook
+
+            path = os.path.join(FSHook(self.fs_conn_id).get_path(), path)
+        self.log.info("Poking for %s", path)
+        return bool(check(FileQuery(path, self.recursive)))

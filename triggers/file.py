@@ -1,0 +1,90 @@
+"""Wait for files to land: glob patterns, ``recursive``, relative paths through an ``fs`` connection."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from typing import Any
+
+from waitwise.triggers._fsbatch import FileQuery, batcher
+from waitwise.triggers.base import JSON, PolicyTrigger
+from waitwise.triggers.errors import PolicyConfigError, ProbeError
+from waitwise.triggers.events import FoundItem
+
+
+class FileArrivalTrigger(PolicyTrigger):
+    """Poll the filesystem for ``filepath`` off the event loop, in batches shared by all triggers.
+
+    :param filepath: a path or glob pattern; a relative one is joined to the ``path`` extra of
+        the ``fs_conn_id`` connection, as Airflow's ``FileSensor`` does.
+    :param fs_conn_id: the ``fs`` connection used for relative paths.
+    :param recursive: let ``**`` match any depth (:func:`glob.glob`'s ``recursive``).
+
+    The remaining parameters are :class:`~waitwise.triggers.base.PolicyTrigger`'s.
+    """
+
+    def __init__(
+        self,
+        *,
+        filepath: str,
+        fs_conn_id: str = "fs_default",
+        recursive: bool = False,
+        poll: Mapping[str, JSON],
+        timeout: float,
+        started_at: float | None = None,
+        airflow_timeout: float | None = None,
+        soft_fail: bool = False,
+        end_from_trigger: bool = False,
+        xcom_push: bool = False,
+        seed: str | None = None,
+    ) -> None:
+        super().__init__(
+            poll=poll,
+            timeout=timeout,
+            started_at=started_at,
+            airflow_timeout=airflow_timeout,
+            soft_fail=soft_fail,
+            end_from_trigger=end_from_trigger,
+            xcom_push=xcom_push,
+            seed=seed,
+        )
+        if not isinstance(filepath, str) or not filepath:
+            raise PolicyConfigError(f"filepath must be a non-empty string, got {filepath!r}")
+        self.filepath = filepath
+        self.fs_conn_id = fs_conn_id
+        self.recursive = recursive
+        self._query: FileQuery | None = None
+
+    def serialize_kwargs(self) -> dict[str, Any]:
+        """Return the kwargs that rebuild this trigger."""
+        return {
+            "filepath": self.filepath,
+            "fs_conn_id": self.fs_conn_id,
+            "recursive": self.recursive,
+            **super().serialize_kwargs(),
+        }
+
+    def describe(self) -> str:
+        """Return the path waited for."""
+        return self._query.pattern if self._query else self.filepath
+
+    async def prepare(self) -> None:
+        """Resolve a relative ``filepath`` through the ``fs`` connection (async API)."""
+        path = self.filepath
+        if not os.path.isabs(path):
+            path = os.path.join(await self._base_path(), path)
+        self._query = FileQuery(path, self.recursive)
+
+    async def _base_path(self) -> str:
+        from airflow.sdk import BaseHook
+
+        conn = await BaseHook.aget_connection(self.fs_conn_id)
+        return str(conn.extra_dejson.get("path", ""))
+
+    async def probe(self) -> list[FoundItem]:
+        """Check the path once through the loop's shared batcher."""
+        assert self._query is not None, "prepare() runs before the first probe"
+        try:
+            return await batcher().check(self._query)
+        except OSError as exc:
+            raise ProbeError(f"checking {self._query.pattern}: {exc}") from exc

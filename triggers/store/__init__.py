@@ -1,0 +1,3 @@
+"""Durable wait history and breaker state: one interface, a local file backend and an Airflow backend."""
+
+from __future__ import annotations
