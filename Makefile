@@ -44,7 +44,7 @@ demo: $(STAMP) ## Start a real local Airflow, run the example DAGs, print what h
 	$(BIN)/python -m devtools.demo
 
 bench: $(STAMP) ## Run the benchmarks and print tables against baselines measured in the same run
-	$(BIN)/python -m devtools.bench
+	$(BIN)/python -m devtools.benchmarks $(BENCH_ARGS)
 
 clean: ## Remove the virtualenv and caches
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis

@@ -11,6 +11,7 @@ Every sensor starts and ends in the triggerer: no worker slot is held while wait
 from __future__ import annotations
 
 import datetime as dt
+from typing import Any
 
 from airflow.sdk import DAG, task
 
@@ -45,10 +46,10 @@ with DAG(
     )
 
     @task
-    def load(source: str, payload: dict) -> str:
+    def load(source: str, payload: dict[str, Any]) -> str:
         """Stand-in for the real load: report what the sensor found."""
         return f"{source}: {[f['path'] for f in payload['found']]}"
 
-    load.override(task_id="load_financial")("financial", financial.output)
-    load.override(task_id="load_customer")("customer", customer.output)
-    load.override(task_id="load_partner")("partner", partner.output)
+    load.override(task_id="load_financial")("financial", financial.output)  # type: ignore[arg-type]
+    load.override(task_id="load_customer")("customer", customer.output)  # type: ignore[arg-type]
+    load.override(task_id="load_partner")("partner", partner.output)  # type: ignore[arg-type]

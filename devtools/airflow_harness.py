@@ -1,4 +1,4 @@
-"""Start a real local Airflow (api-server, scheduler, dag-processor, triggerer) for tests, demo and bench.
+"""Start a real local Airflow (api-server, scheduler, dag-processor, triggerer) for tests and bench.
 
 One temporary AIRFLOW_HOME on SQLite with the LocalExecutor, free ports, every component in its
 own process group so that it and its children can be stopped together.  The same class is used by
@@ -30,15 +30,13 @@ import tempfile
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 COMPONENTS = ("api-server", "scheduler", "dag-processor", "triggerer")
-TERMINAL_STATES = frozenset(
-    {"success", "failed", "skipped", "upstream_failed", "removed"}
-)
+TERMINAL_STATES = frozenset({"success", "failed", "skipped", "upstream_failed", "removed"})
 _LIVE: set[AirflowHarness] = set()
 
 
@@ -236,9 +234,7 @@ class AirflowHarness:
 
         def healthy() -> bool:
             health = self.api("GET", "/monitor/health")
-            return all(
-                (health.get(part) or {}).get("status") == "healthy" for part in wanted
-            )
+            return all((health.get(part) or {}).get("status") == "healthy" for part in wanted)
 
         self._poll(healthy, timeout, "Airflow to become healthy")
 
@@ -289,7 +285,7 @@ class AirflowHarness:
         self,
         dag_id: str,
         run_id: str,
-        expected: dict[str, str | set[str]],
+        expected: Mapping[str, str | set[str]],
         timeout: float = 120.0,
     ) -> dict[str, str | None]:
         """Wait until each task in ``expected`` is in (one of) the given state(s).

@@ -43,7 +43,11 @@ def run_demo(harness: AirflowHarness, data: Path, ready: float) -> int:
     print(f"Airflow ready in {ready:.1f}s; Airflow processes use {harness.memory_pss_mb():.0f} MB")
     logical = dt.datetime.now(dt.UTC).replace(hour=0, minute=0, second=0, microsecond=0)
     run_id = harness.trigger(DAG_ID, logical_date=logical)
-    sensors = {"wait_financial": "deferred", "wait_customer": "deferred", "wait_partner": "deferred"}
+    sensors = {
+        "wait_financial": "deferred",
+        "wait_customer": "deferred",
+        "wait_partner": "deferred",
+    }
     harness.wait_for(DAG_ID, run_id, sensors, timeout=90)
     print(f"Run {run_id}: all three sensors deferred, none on a worker.")
     start = time.monotonic()
@@ -61,7 +65,8 @@ def run_demo(harness: AirflowHarness, data: Path, ready: float) -> int:
 
 def print_report(harness: AirflowHarness, run_id: str) -> None:
     tis = harness.task_instances(DAG_ID, run_id)
-    print(f"\n{'task':<16}{'state':<10}{'pokes':>6}{'waited s':>10}{'worker runs':>13}{'worker s':>10}")
+    header = ("task", "state", "pokes", "waited s", "worker runs", "worker s")
+    print("\n{:<16}{:<10}{:>6}{:>10}{:>13}{:>10}".format(*header))
     for task_id, ti in sorted(tis.items()):
         runs = harness.worker_runs(ti["id"])
         pokes, waited = "", ""
@@ -72,7 +77,9 @@ def print_report(harness: AirflowHarness, run_id: str) -> None:
             )["value"]
             payload = json.loads(payload) if isinstance(payload, str) else payload
             pokes, waited = str(payload["pokes"]), f"{payload['elapsed_s']:.1f}"
-        print(f"{task_id:<16}{ti['state']:<10}{pokes:>6}{waited:>10}{len(runs):>13}{sum(runs):>10.2f}")
+        print(
+            f"{task_id:<16}{ti['state']:<10}{pokes:>6}{waited:>10}{len(runs):>13}{sum(runs):>10.2f}"
+        )
     print("\nSensors: zero worker runs. Each load task: one worker run, as any Python task.")
 
 

@@ -25,7 +25,7 @@ from collections.abc import Mapping
 from typing import Any, Final
 
 from airflow.sdk.bases.sensor import BaseSensorOperator
-from airflow.sdk.exceptions import AirflowSensorTimeout, AirflowSkipException
+from airflow.sdk.exceptions import AirflowSensorTimeout
 
 from waitwise.triggers.base import positive_seconds
 from waitwise.triggers.errors import PolicyConfigError
@@ -129,9 +129,7 @@ class PolicySensor(BaseSensorOperator):
             max_wait=_seconds_or_none(self.max_wait),
         )
         self.deferrable = deferrable
-        self.start_from_trigger = (
-            deferrable if start_from_trigger is None else start_from_trigger
-        )
+        self.start_from_trigger = deferrable if start_from_trigger is None else start_from_trigger
         if self.start_from_trigger and not deferrable:
             raise PolicyConfigError(
                 "start_from_trigger=True needs deferrable=True, got deferrable=False"

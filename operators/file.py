@@ -85,6 +85,7 @@ class FileArrivalSensor(PolicySensor):
             "soft_fail": bool(self.soft_fail or self.never_fail),
             "end_from_trigger": True,
             "xcom_push": bool(self.do_xcom_push),
+            "seed": None,
         }
 
     def execute(self, context: Any) -> Any:
@@ -96,6 +97,7 @@ class FileArrivalSensor(PolicySensor):
             method_name="execute_complete",
             timeout=dt.timedelta(seconds=self.trigger_window()),
         )
+        return None  # unreachable: defer() raises TaskDeferred
 
     def poke(self, context: Any) -> bool:
         """Check once on a worker (``deferrable=False`` only): same rule as the trigger."""

@@ -10,9 +10,9 @@ from collections.abc import Iterator
 os.environ["AIRFLOW_HOME"] = tempfile.mkdtemp(prefix="waitwise-unit-airflow-")
 os.environ.setdefault("AIRFLOW__CORE__LOAD_EXAMPLES", "False")
 
-import pytest  # noqa: E402 - after the environment above
+import pytest
 
-from waitwise.triggers import runtime  # noqa: E402
+from waitwise.triggers import runtime
 
 
 @pytest.fixture(autouse=True)

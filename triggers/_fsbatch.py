@@ -85,9 +85,7 @@ class FileBatcher:
 
     async def check(self, query: FileQuery) -> list[FoundItem]:
         """Return what ``query`` finds; raise the ``OSError`` the check raised."""
-        future: asyncio.Future[list[FoundItem]] = (
-            asyncio.get_running_loop().create_future()
-        )
+        future: asyncio.Future[list[FoundItem]] = asyncio.get_running_loop().create_future()
         self._pending.append((query, future))
         if not self._running:
             self._running = True
@@ -101,7 +99,7 @@ class FileBatcher:
                 self.batches += 1
                 try:
                     results = await asyncio.to_thread(check_all, [q for q, _ in batch])
-                except BaseException as exc:  # noqa: BLE001 - handed to every waiter, re-raised there
+                except BaseException as exc:
                     _fail(batch, exc)
                     raise
                 _resolve(batch, results)

@@ -42,22 +42,25 @@ from waitwise.triggers.policy import (
     MIN_INTERVAL,
     IntervalPolicy,
     PollState,
+    interval_at,
     policy_from_config,
     resume,
-    rng_for,
 )
 
 log = logging.getLogger(__name__)
 JSON = Any
 
 
-def positive_seconds(name: str, value: object, *, allow_none: bool = False) -> float | None:
+def optional_seconds(name: str, value: object) -> float | None:
+    """Return :func:`positive_seconds` of ``value``, or ``None`` for ``None``."""
+    return None if value is None else positive_seconds(name, value)
+
+
+def positive_seconds(name: str, value: object) -> float:
     """Normalize a duration (number or :class:`~datetime.timedelta`) to float seconds > 0.
 
     :raises PolicyConfigError: naming ``name`` and the value when it is not a positive duration.
     """
-    if value is None and allow_none:
-        return None
     if isinstance(value, dt.timedelta):
         value = value.total_seconds()
     if isinstance(value, bool) or not isinstance(value, int | float):
@@ -77,17 +80,14 @@ class _Schedule:
     state: PollState
 
     @classmethod
-    def resumed(
-        cls, policy: IntervalPolicy, key: str, started_at: float, now: float
-    ) -> _Schedule:
+    def resumed(cls, policy: IntervalPolicy, key: str, started_at: float, now: float) -> _Schedule:
         state = resume(policy, key, max(now - started_at, 0.0))
         return cls(policy, key, started_at, state)
 
     def delay_until_next(self, now: float, deadline: float) -> float:
         """Return seconds until the first nominal poke after ``now``, clamped to the deadline."""
         while self.started_at + self.state.elapsed <= now:
-            rng = rng_for(self.key, self.state.attempt)
-            interval = max(self.policy.next_interval(self.state, rng), MIN_INTERVAL)
+            interval = interval_at(self.policy, self.key, self.state)
             self.state = self.state.advance(interval)
         due = min(self.started_at + self.state.elapsed, deadline)
         return max(due - now, MIN_INTERVAL)
@@ -149,14 +149,12 @@ class PolicyTrigger(BaseTrigger):
         xcom_push: bool = False,
         seed: str | None = None,
     ) -> None:
-        super().__init__()
+        super().__init__()  # type: ignore[no-untyped-call]
         self.poll = dict(poll)
         self.policy = policy_from_config(self.poll)
         self.timeout = positive_seconds("timeout", timeout)
         self.started_at = started_at
-        self.airflow_timeout = positive_seconds(
-            "airflow_timeout", airflow_timeout, allow_none=True
-        )
+        self.airflow_timeout = optional_seconds("airflow_timeout", airflow_timeout)
         self.soft_fail = soft_fail
         self.end_from_trigger = end_from_trigger
         self.xcom_push = xcom_push
@@ -228,18 +226,17 @@ class PolicyTrigger(BaseTrigger):
                 schedule.state.attempt,
                 now - started_at,
                 delay,
-                "deadline clamp"
-                if started_at + schedule.state.elapsed > deadline
-                else "policy",
+                "deadline clamp" if started_at + schedule.state.elapsed > deadline else "policy",
             )
             await rt.clock.sleep(delay)
 
     def window(self, now: float) -> tuple[float, float]:
         """Return ``(anchor, deadline)`` in epoch seconds (see the module docstring)."""
+        after = self._timeout_after()
         if self.started_at is not None:
             anchor = self.started_at
-        elif self.airflow_timeout is not None and self._timeout_after() is not None:
-            anchor = self._timeout_after() - self.airflow_timeout  # type: ignore[operator]
+        elif self.airflow_timeout is not None and after is not None:
+            anchor = after - self.airflow_timeout
         else:
             anchor = self.started_at = now
         return anchor, anchor + self.timeout
@@ -281,16 +278,13 @@ class PolicyTrigger(BaseTrigger):
     ) -> TriggerEvent:
         found = status is WaitStatus.SUCCESS
         message = (
-            f"{self.describe()} found after {now - tally.started_at:.1f}s "
-            f"and {tally.pokes} pokes"
+            f"{self.describe()} found after {now - tally.started_at:.1f}s and {tally.pokes} pokes"
             if found
             else f"{self.describe()} not found by the deadline "
             f"({self.timeout:.0f}s after the wait started; {tally.pokes} pokes)"
         )
         payload = tally.payload(status, message, now)
-        rt.metrics.incr(
-            metrics.WAITS_SUCCEEDED if found else metrics.WAITS_TIMED_OUT, self._tags()
-        )
+        rt.metrics.incr(metrics.WAITS_SUCCEEDED if found else metrics.WAITS_TIMED_OUT, self._tags())
         rt.metrics.timing(metrics.WAIT_SECONDS, payload["elapsed_s"], self._tags())
         log.info("%s", message)
         event = self.final_event(payload)
@@ -304,7 +298,7 @@ class PolicyTrigger(BaseTrigger):
         Not through ``TaskSuccessEvent(xcoms=...)``: Airflow 3.3 stores those values
         JSON-encoded twice, so downstream tasks would read a string.
         """
-        from airflow.sdk import XCom
+        from airflow.sdk.execution_time.xcom import XCom
 
         ti = self.task_instance
         if ti is None:
@@ -330,8 +324,7 @@ class PolicyTrigger(BaseTrigger):
             return TaskSuccessEvent()
         if self.end_from_trigger and self.soft_fail:
             return TaskSkippedEvent()
-        return TriggerEvent(dict(payload))
+        return TriggerEvent(dict(payload))  # type: ignore[no-untyped-call]
 
     def _tags(self) -> dict[str, str]:
         return {"trigger": type(self).__name__}
-

@@ -3,7 +3,7 @@
 The tree::
 
     WaitwiseError
-    ├── PolicyConfigError (ValueError)   bad policy/profile/sensor argument, raised at DAG-parse time
+    ├── PolicyConfigError (ValueError)   bad policy/profile/sensor argument (at DAG-parse time)
     ├── ProbeError                       a transient failure of one check; retried by the trigger
     └── CircuitOpenError                 the source's breaker rejected the wait
 """

@@ -1,4 +1,4 @@
-"""Wait for files to land: glob patterns, ``recursive``, relative paths through an ``fs`` connection."""
+"""Wait for files to land: glob patterns, ``recursive``, relative paths via an ``fs`` connection."""
 
 from __future__ import annotations
 

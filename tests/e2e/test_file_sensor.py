@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -13,7 +14,7 @@ from devtools.airflow_harness import AirflowHarness
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(400)]
 
 
-def _ti(airflow: AirflowHarness, dag_id: str, run_id: str, task_id: str) -> dict:
+def _ti(airflow: AirflowHarness, dag_id: str, run_id: str, task_id: str) -> dict[str, Any]:
     return airflow.task_instances(dag_id, run_id)[task_id]
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from typing import Any
 
 from airflow.sdk import DAG, task
 
@@ -13,7 +14,7 @@ START = dt.datetime(2024, 1, 1, tzinfo=dt.UTC)
 
 
 @task
-def consume(payload: dict) -> str:
+def consume(payload: dict[str, Any]) -> str:
     """Fail unless the sensor's XCom arrived as a plain dict describing the found file."""
     if not isinstance(payload, dict) or payload.get("status") != "success":
         raise ValueError(f"sensor XCom is not a waitwise payload: {payload!r}")
@@ -27,7 +28,7 @@ with DAG("ww_arrival", schedule=None, start_date=START, catchup=False):
         poll=Constant(interval=1.0),
         timeout=300,
     )
-    consume(sense.output)
+    consume(sense.output)  # type: ignore[arg-type]  # an XComArg resolves at run time
 
 with DAG("ww_timeout", schedule=None, start_date=START, catchup=False):
     FileArrivalSensor(

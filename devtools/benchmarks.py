@@ -1,0 +1,29 @@
+"""``make bench``: every benchmark, each table with ratios to baselines run beside it."""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+
+from devtools import worker_bench
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument(
+        "--samples", type=int, default=3, help="DAG runs for the worker-seconds table"
+    )
+    parser.add_argument(
+        "--quick", action="store_true", help="smaller runner table (1,000 triggers)"
+    )
+    args = parser.parse_args()
+    print(worker_bench.table(worker_bench.run(samples=args.samples)))
+    print()
+    if importlib.util.find_spec("devtools.bench.runner") is not None:
+        from devtools.bench import runner
+
+        runner.main(quick=args.quick)
+
+
+if __name__ == "__main__":
+    main()

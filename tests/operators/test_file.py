@@ -1,0 +1,133 @@
+"""FileArrivalSensor without a scheduler: arguments, deferral, event mapping, serialization."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from typing import Any
+
+import pytest
+from airflow.sdk.exceptions import AirflowSensorTimeout, TaskDeferred
+
+from waitwise.operators.base import DEADLINE_GRACE, result_from_event
+from waitwise.operators.file import FileArrivalSensor
+from waitwise.triggers.errors import PolicyConfigError
+from waitwise.triggers.file import FileArrivalTrigger
+from waitwise.triggers.policy import AirflowExponential, Constant, Exponential
+
+
+def sensor(**overrides: Any) -> FileArrivalSensor:
+    kwargs: dict[str, Any] = {"task_id": "wait", "filepath": "in/{{ ds_nodash }}.csv"}
+    kwargs.update(overrides)
+    return FileArrivalSensor(**kwargs)
+
+
+def test_starts_in_the_triggerer_with_json_kwargs() -> None:
+    op = sensor(poll=Exponential(initial=1.0, factor=2.0, cap=60.0), timeout=300)
+    args = op.start_trigger_args
+    assert args is not None
+    assert args.trigger_kwargs is not None
+    assert op.start_from_trigger is True
+    assert args.trigger_cls == "waitwise.triggers.file.FileArrivalTrigger"
+    assert args.next_method == "execute_complete"
+    assert args.timeout == dt.timedelta(seconds=300 + DEADLINE_GRACE)
+    kwargs = json.loads(json.dumps(args.trigger_kwargs))
+    assert kwargs["filepath"] == "in/{{ ds_nodash }}.csv"
+    assert kwargs["airflow_timeout"] == 300 + DEADLINE_GRACE
+    assert kwargs["end_from_trigger"] is True
+    assert FileArrivalTrigger(**kwargs).policy == Exponential(initial=1.0, factor=2.0, cap=60.0)
+
+
+def test_execution_timeout_caps_the_window_as_airflow_does() -> None:
+    op = sensor(timeout=300, execution_timeout=dt.timedelta(seconds=200))
+    assert op.start_trigger_args is not None
+    assert op.start_trigger_args.trigger_kwargs == {
+        **(op.start_trigger_args.trigger_kwargs or {}),
+        "airflow_timeout": 200.0,
+    }
+
+
+def test_execute_defers_without_a_first_poke() -> None:
+    op = sensor(start_from_trigger=False, timeout=120, poll=Constant(interval=5.0))
+    op.now = lambda: 1_700_000_000.0  # type: ignore[method-assign]
+    with pytest.raises(TaskDeferred) as deferred:
+        op.execute(context={})
+    trigger = deferred.value.trigger
+    assert isinstance(trigger, FileArrivalTrigger)
+    assert deferred.value.method_name == "execute_complete"
+    assert deferred.value.timeout == dt.timedelta(seconds=120 + DEADLINE_GRACE)
+    assert trigger.started_at == 1_700_000_000.0
+    assert trigger.airflow_timeout is None
+
+
+@pytest.mark.parametrize(
+    ("overrides", "expected"),
+    [
+        ({"poke_interval": 7}, Constant(interval=7.0)),
+        (
+            {"poke_interval": 5, "exponential_backoff": True, "max_wait": 60},
+            AirflowExponential(poke_interval=5.0, max_wait=60.0),
+        ),
+        ({"poll": {"kind": "constant", "interval": 3.0}}, Constant(interval=3.0)),
+    ],
+)
+def test_airflow_parameters_keep_their_meaning(overrides: dict[str, Any], expected: object) -> None:
+    assert sensor(**overrides).policy == expected
+
+
+@pytest.mark.parametrize(
+    ("overrides", "match"),
+    [
+        ({"poll": "fast"}, "poll must be a waitwise interval policy .*'fast'"),
+        ({"timeout": -5}, "timeout must be a finite number > 0, got -5"),
+        ({"poke_interval": 0}, "poke_interval must be a finite number > 0, got 0"),
+        ({"filepath": " "}, "wait: filepath must be a non-empty string, got ' '"),
+        (
+            {"deferrable": False, "start_from_trigger": True},
+            "start_from_trigger=True needs deferrable=True",
+        ),
+    ],
+)
+def test_bad_arguments_fail_at_parse_time(overrides: dict[str, Any], match: str) -> None:
+    with pytest.raises(PolicyConfigError, match=match):
+        sensor(**overrides)
+
+
+def test_result_from_event_success_returns_payload() -> None:
+    payload = {"status": "success", "found": [{"path": "/x", "size": 1, "mtime": 0.0}]}
+    assert result_from_event(payload, task="wait") == payload
+
+
+def test_result_from_event_timeout_raises_sensor_timeout() -> None:
+    with pytest.raises(AirflowSensorTimeout, match="wait: nothing by the deadline"):
+        result_from_event({"status": "timeout", "message": "nothing by the deadline"}, task="wait")
+
+
+@pytest.mark.parametrize("event", [None, {"x": 1}, {"status": "weird"}])
+def test_result_from_event_rejects_foreign_events(event: Any) -> None:
+    with pytest.raises(ValueError, match="wait: "):
+        result_from_event(event, task="wait")
+
+
+def test_poke_mode_uses_the_same_check(tmp_path: Any) -> None:
+    op = sensor(filepath=str(tmp_path / "f.csv"), deferrable=False)
+    assert op.poke(context={}) is False
+    (tmp_path / "f.csv").write_text("x")
+    assert op.poke(context={}) is True
+
+
+def test_dag_serialization_keeps_start_trigger_args() -> None:
+    from airflow.sdk import DAG
+    from airflow.serialization.decoders import smart_decode_trigger_kwargs
+    from airflow.serialization.serialized_objects import DagSerialization
+
+    with DAG("ser", schedule=None, start_date=dt.datetime(2024, 1, 1, tzinfo=dt.UTC)) as dag:
+        sensor(poll=Exponential(initial=1.0, factor=2.0, cap=60.0), timeout=300)
+    task = DagSerialization.from_dict(DagSerialization.to_dict(dag)).get_task("wait")
+    assert task.start_from_trigger is True
+    # What the triggerer does with the row the scheduler creates from these args.
+    assert task.start_trigger_args is not None
+    kwargs = smart_decode_trigger_kwargs(task.start_trigger_args.trigger_kwargs)  # type: ignore[no-untyped-call]
+    trigger = FileArrivalTrigger(**kwargs)
+    assert trigger.policy == Exponential(initial=1.0, factor=2.0, cap=60.0)
+    assert trigger.serialize()[1] == kwargs

@@ -1,0 +1,214 @@
+"""FileArrivalTrigger driven with a fake clock: exact schedules, restarts, errors, cancellation."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from pathlib import Path
+
+import pytest
+from airflow.triggers.base import TaskSkippedEvent, TaskSuccessEvent, TriggerEvent
+
+from waitwise.triggers import _fsbatch
+from waitwise.triggers.errors import PolicyConfigError, ProbeError
+from waitwise.triggers.events import FoundItem
+from waitwise.triggers.file import FileArrivalTrigger
+from waitwise.triggers.metrics import PROBE_ERRORS, WAIT_SECONDS, WAITS_SUCCEEDED, WAITS_TIMED_OUT
+from waitwise.triggers.policy import Constant, Exponential
+from waitwise.triggers.runtime import Runtime, use_runtime
+from waitwise.triggers.testing import FakeClock, RecordingSink
+
+T0 = 1_700_000_000.0
+
+
+class LandsAt(FakeClock):
+    """A fake clock that creates ``path`` once virtual time reaches ``at``."""
+
+    def __init__(self, path: Path, at: float) -> None:
+        super().__init__(now_s=T0)
+        self.path, self.at = path, at
+
+    async def sleep(self, seconds: float) -> None:
+        await super().sleep(seconds)
+        if self.now_s >= self.at and not self.path.exists():
+            self.path.write_text("x")
+
+
+def make(tmp_path: Path, **overrides: object) -> FileArrivalTrigger:
+    kwargs: dict[str, object] = {
+        "filepath": str(tmp_path / "data.csv"),
+        "poll": Exponential(initial=1.0, factor=2.0, cap=8.0).to_config(),
+        "timeout": 60.0,
+        "started_at": T0,
+    }
+    kwargs.update(overrides)
+    return FileArrivalTrigger(**kwargs)  # type: ignore[arg-type]
+
+
+async def first_event(
+    trigger: FileArrivalTrigger, clock: FakeClock, sink: RecordingSink | None = None
+) -> TriggerEvent:
+    with use_runtime(Runtime(clock=clock, metrics=sink or RecordingSink())):
+        gen = trigger.run()
+        event = await anext(gen)
+        with pytest.raises(StopAsyncIteration):
+            await anext(gen)
+    return event
+
+
+async def test_exact_sleep_schedule_until_the_file_lands(tmp_path: Path) -> None:
+    clock = LandsAt(tmp_path / "data.csv", at=T0 + 20)
+    sink = RecordingSink()
+    event = await first_event(make(tmp_path), clock, sink)
+
+    assert clock.sleeps == [1.0, 2.0, 4.0, 8.0, 8.0]  # pokes at +0 +1 +3 +7 +15 +23
+    assert event.payload["status"] == "success"
+    assert event.payload["pokes"] == 6
+    assert event.payload["found"][0]["path"] == str(tmp_path / "data.csv")
+    assert event.payload["first_seen_at"] == T0 + 23
+    assert sink.names() == [WAITS_SUCCEEDED, WAIT_SECONDS]
+
+
+async def test_deadline_clamps_the_last_sleep_and_pokes_at_the_deadline(tmp_path: Path) -> None:
+    clock = FakeClock(now_s=T0)
+    event = await first_event(make(tmp_path, timeout=20.0), clock)
+
+    assert clock.sleeps == [1.0, 2.0, 4.0, 8.0, 5.0]  # +15, then clamped to +20
+    assert event.payload["status"] == "timeout"
+    assert event.payload["pokes"] == 6
+    assert event.payload["ended_at"] == T0 + 20
+    assert "not found by the deadline" in event.payload["message"]
+
+
+async def test_rebuilt_trigger_continues_the_schedule_and_keeps_the_deadline(
+    tmp_path: Path,
+) -> None:
+    trigger = make(tmp_path, timeout=40.0)
+    _classpath, kwargs = trigger.serialize()
+    # The first triggerer died; a new one rebuilds the trigger 10 s after the start.
+    rebuilt = FileArrivalTrigger(**json.loads(json.dumps(kwargs)))
+    clock = FakeClock(now_s=T0 + 10)
+    event = await first_event(rebuilt, clock)
+
+    # Nominal pokes at +0 +1 +3 +7 +15 +23 +31 +39: it pokes at once (+10), then +15 onwards.
+    assert clock.sleeps == [5.0, 8.0, 8.0, 8.0, 1.0]
+    assert event.payload["ended_at"] == T0 + 40  # not 40 s after the restart
+    assert event.payload["started_at"] == T0
+
+
+async def test_anchor_recovered_from_airflow_trigger_timeout(tmp_path: Path) -> None:
+    import datetime as dt
+
+    trigger = make(tmp_path, started_at=None, timeout=30.0, airflow_timeout=90.0)
+    trigger.timeout_after = dt.datetime.fromtimestamp(T0 + 90, tz=dt.UTC)  # type: ignore[attr-defined]
+    clock = FakeClock(now_s=T0 + 12)
+    event = await first_event(trigger, clock)
+
+    assert event.payload["started_at"] == T0
+    assert event.payload["deadline"] == T0 + 30
+    assert clock.sleeps == [3.0, 8.0, 7.0]  # resume at +12: +15 +23, clamp to +30
+
+
+class Broken(FileArrivalTrigger):
+    async def probe(self) -> list[FoundItem]:
+        raise ProbeError("disk on fire") from PermissionError(13, "denied")
+
+
+async def test_a_probe_that_keeps_failing_never_spins(tmp_path: Path) -> None:
+    trigger = Broken(
+        **make(tmp_path, poll=Constant(interval=2.0).to_config(), timeout=10.0).serialize()[1]
+    )
+    clock = FakeClock(now_s=T0)
+    sink = RecordingSink()
+    event = await first_event(trigger, clock, sink)
+
+    assert clock.sleeps == [2.0, 2.0, 2.0, 2.0, 2.0]
+    assert event.payload["status"] == "timeout"
+    assert event.payload["errors"] == 6
+    assert event.payload["last_error"] == "PermissionError: disk on fire"
+    assert sink.names() == [PROBE_ERRORS] * 6 + [WAITS_TIMED_OUT, WAIT_SECONDS]
+
+
+async def test_cancellation_is_clean(tmp_path: Path) -> None:
+    sleeping = asyncio.Event()
+
+    class Blocking(FakeClock):
+        async def sleep(self, seconds: float) -> None:
+            self.sleeps.append(seconds)
+            sleeping.set()
+            await asyncio.Event().wait()
+
+    clock = Blocking(now_s=T0)
+    with use_runtime(Runtime(clock=clock, metrics=RecordingSink())):
+        gen = make(tmp_path).run()
+        task: asyncio.Task[TriggerEvent] = asyncio.ensure_future(anext(gen))
+        await asyncio.wait_for(sleeping.wait(), timeout=10)
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+    assert clock.sleeps == [1.0]
+
+
+@pytest.mark.parametrize(
+    ("soft_fail", "lands", "expected"),
+    [
+        (False, True, TaskSuccessEvent),
+        (True, True, TaskSuccessEvent),
+        (True, False, TaskSkippedEvent),
+        (False, False, TriggerEvent),  # a hard timeout resumes a worker: no retry burnt
+    ],
+)
+async def test_task_ending_events(
+    tmp_path: Path, soft_fail: bool, lands: bool, expected: type
+) -> None:
+    if lands:
+        (tmp_path / "data.csv").write_text("x")
+    trigger = make(tmp_path, timeout=5.0, soft_fail=soft_fail, end_from_trigger=True)
+    event = await first_event(trigger, FakeClock(now_s=T0))
+    assert type(event) is expected
+
+
+async def test_glob_and_directory_rules_match_file_sensor(tmp_path: Path) -> None:
+    (tmp_path / "in" / "deep").mkdir(parents=True)
+    (tmp_path / "in" / "deep" / "part-0001.json").write_text("{}")
+    assert _fsbatch.check(_fsbatch.FileQuery(str(tmp_path / "in"))) != []
+    assert _fsbatch.check(_fsbatch.FileQuery(str(tmp_path / "in/*.json"))) == []
+    assert _fsbatch.check(_fsbatch.FileQuery(str(tmp_path / "in/**/*.json"), recursive=True)) != []
+    (tmp_path / "empty").mkdir()
+    assert _fsbatch.check(_fsbatch.FileQuery(str(tmp_path / "empty"))) == []
+
+
+async def test_many_checks_share_few_thread_hops(tmp_path: Path) -> None:
+    (tmp_path / "hit").write_text("x")
+    batcher = _fsbatch.FileBatcher()
+    queries = [_fsbatch.FileQuery(str(tmp_path / ("hit" if i % 2 else "miss"))) for i in range(500)]
+    results = await asyncio.gather(*(batcher.check(q) for q in queries))
+    assert [bool(r) for r in results] == [bool(i % 2) for i in range(500)]
+    assert batcher.batches == 1
+
+
+def test_serialize_round_trip_is_plain_json(tmp_path: Path) -> None:
+    trigger = make(tmp_path, soft_fail=True, recursive=True, seed="k")
+    classpath, kwargs = trigger.serialize()
+    assert classpath == "waitwise.triggers.file.FileArrivalTrigger"
+    assert FileArrivalTrigger(**json.loads(json.dumps(kwargs))).serialize() == (classpath, kwargs)
+
+
+def test_unknown_kwarg_is_rejected(tmp_path: Path) -> None:
+    with pytest.raises(TypeError, match="poke_intervall"):
+        make(tmp_path, poke_intervall=3)
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "match"),
+    [
+        ("timeout", -1, "timeout must be a finite number > 0, got -1"),
+        ("timeout", "60", "timeout must be a number of seconds, got '60'"),
+        ("filepath", "", "filepath must be a non-empty string, got ''"),
+    ],
+)
+def test_bad_arguments_name_parameter_and_value(
+    tmp_path: Path, field: str, value: object, match: str
+) -> None:
+    with pytest.raises(PolicyConfigError, match=match):
+        make(tmp_path, **{field: value})
