@@ -327,8 +327,27 @@ class AirflowHarness:
             out.append(f"----- {name} -----\n" + "\n".join(tail))
         return "\n".join(out)
 
+    def busy_workers(self) -> list[str]:
+        """Return the titles of LocalExecutor workers that are running a workload now."""
+        titles = []
+        for pid in self.pids():
+            with contextlib.suppress(OSError):
+                title = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
+                if "LocalExecutor" in title and "<idle>" not in title:
+                    titles.append(title.strip())
+        return titles
+
+    def settle(self, timeout: float = 60.0) -> None:
+        """Wait until every worker is idle: its "Workload finished" record is then written."""
+        self._poll(lambda: not self.busy_workers(), timeout, "workers to go idle", self.busy_workers)
+
     def worker_runs(self, ti_id: str) -> list[float]:
-        """Return the durations of every worker run of a task instance (all tries)."""
+        """Return the durations of every worker run of a task instance (all tries).
+
+        Waits for busy workers first, since a worker logs its record after the task's state
+        is already final.
+        """
+        self.settle()
         return [d for tid, d in _workload_lines(self.logs("scheduler")) if tid == ti_id]
 
     def worker_seconds(self, ti_id: str) -> float:
