@@ -51,6 +51,10 @@ def _airflow_bin() -> str:
     return str(candidate) if candidate.exists() else "airflow"
 
 
+class ApiError(RuntimeError):
+    """The REST API answered with an HTTP error (the message carries its body)."""
+
+
 @dataclass
 class Component:
     """One Airflow process (a process-group leader) and its log file."""
@@ -225,8 +229,12 @@ class AirflowHarness:
             method=method,
             headers={"Content-Type": "application/json"},
         )
-        with urllib.request.urlopen(req, timeout=30) as resp:
-            return json.loads(resp.read() or b"null")
+        try:
+            with urllib.request.urlopen(req, timeout=30) as resp:
+                return json.loads(resp.read() or b"null")
+        except urllib.error.HTTPError as exc:
+            detail = exc.read().decode(errors="replace")[:2000]
+            raise ApiError(f"{method} {path} -> {exc.code}: {detail}") from exc
 
     def wait_healthy(self, timeout: float = 120.0) -> None:
         """Wait until the api-server reports scheduler, dag-processor and triggerer healthy."""

@@ -1,0 +1,187 @@
+"""One finished (or re-opened) wait, as adaptive, monitoring and alerting read it.
+
+A record is keyed by task instance try, ``(dag_id, task_id, run_id, map_index,
+try_number)``: a trigger that runs twice (HA, restart) upserts the same key, so the
+wait is recorded once. Every timestamp is float epoch seconds UTC; ``None`` means
+"did not happen" (never seen, never detected) or "unknown" (no logical date).
+
+Derived figures the readers need and how to get them::
+
+    arrival delay   first_seen_at - scheduled_at   (arrival-pattern learning)
+    detection lag   detected_at - first_seen_at    (poll-interval tuning)
+    wait duration   ended_at - started_at          (worker/triggerer cost)
+    slack           deadline_at - detected_at      (alert before the deadline)
+"""
+
+from __future__ import annotations
+
+import enum
+import math
+import re
+from collections.abc import Mapping
+from dataclasses import MISSING, dataclass, fields
+from typing import Any, Final, TypeAlias
+
+from waitwise.triggers.errors import WaitwiseError
+
+WAIT_RECORD_SCHEMA: Final = 1
+SOURCE_PATTERN: Final = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,99}")
+"""Source names double as file and key names: no ``/``, no leading dot, <= 100 chars."""
+
+WaitKey: TypeAlias = tuple[str, str, str, int, int]
+
+
+class WaitRecordError(WaitwiseError, ValueError):
+    """Raise for an invalid or damaged wait record; names the field and value."""
+
+
+def validate_source(source: object) -> str:
+    """Return ``source`` if valid, else raise :class:`WaitRecordError`.
+
+    :param source: a name matching :data:`SOURCE_PATTERN`.
+    """
+    if not isinstance(source, str) or not SOURCE_PATTERN.fullmatch(source):
+        raise WaitRecordError(f"source must match {SOURCE_PATTERN.pattern}, got {source!r}")
+    return source
+
+
+class WaitOutcome(enum.Enum):
+    """How a wait ended; :attr:`breaker_verdict` is what the breaker learns."""
+
+    SUCCESS = "success"  # the data arrived and was detected
+    TIMEOUT = "timeout"  # the deadline passed; the task fails
+    SKIPPED = "skipped"  # the deadline passed; the task was skipped (soft_fail / profile)
+    REOPENED = "reopened"  # the deadline passed and the wait was re-opened
+    BREAKER_OPEN = "breaker_open"  # rejected by the open breaker, zero pokes
+    ERROR = "error"  # probe errors exhausted their retries, or the check crashed
+    CANCELLED = "cancelled"  # the trigger was cancelled (task cleared or marked)
+
+    @property
+    def breaker_verdict(self) -> bool | None:
+        """Return ``True``/``False`` for a breaker success/failure, else ``None``.
+
+        ``REOPENED`` is an intermediate step (the final record decides), and waits the
+        breaker rejected or that were cancelled say nothing about the source.
+        """
+        return _VERDICTS[self]
+
+
+_VERDICTS: Final = {
+    WaitOutcome.SUCCESS: True,
+    WaitOutcome.TIMEOUT: False,
+    WaitOutcome.SKIPPED: False,
+    WaitOutcome.ERROR: False,
+    WaitOutcome.REOPENED: None,
+    WaitOutcome.BREAKER_OPEN: None,
+    WaitOutcome.CANCELLED: None,
+}
+_NAMES: Final = ("profile", "dag_id", "task_id", "run_id")
+_COUNTS: Final = ("try_number", "pokes", "reopens", "error_count")
+_TIMES: Final = ("started_at", "ended_at")
+_OPTIONAL_TIMES: Final = ("scheduled_at", "deadline_at", "first_seen_at", "detected_at")
+
+
+def _is_time(value: object) -> bool:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return False
+    return math.isfinite(value) and value >= 0
+
+
+@dataclass(frozen=True, slots=True)
+class WaitRecord:
+    """A wait's history entry.
+
+    :param source: the data source waited for (see :func:`validate_source`).
+    :param profile: the reliability profile name in force.
+    :param try_number: the task instance try; with dag/task/run/map_index the key.
+    :param started_at: when the wait (this try) started polling.
+    :param ended_at: when this record was written: detection, deadline or give-up.
+    :param outcome: how the wait ended.
+    :param map_index: ``-1`` for unmapped tasks, as in Airflow.
+    :param scheduled_at: the run's logical date / data interval end, if any.
+    :param deadline_at: the absolute deadline the wait had, if any.
+    :param first_seen_at: when the data was first observed, if ever.
+    :param detected_at: when the wait declared success, if it did.
+    :param pokes: probes made by this try, including failed ones.
+    :param reopens: how many times the wait re-opened after a deadline.
+    :param error_count: probes that raised a transient error.
+    :param last_error_kind: class name of the last probe error, if any.
+    :param schema: record schema version; readers reject versions they do not know.
+    """
+
+    source: str
+    profile: str
+    dag_id: str
+    task_id: str
+    run_id: str
+    try_number: int
+    started_at: float
+    ended_at: float
+    outcome: WaitOutcome
+    map_index: int = -1
+    scheduled_at: float | None = None
+    deadline_at: float | None = None
+    first_seen_at: float | None = None
+    detected_at: float | None = None
+    pokes: int = 0
+    reopens: int = 0
+    error_count: int = 0
+    last_error_kind: str | None = None
+    schema: int = WAIT_RECORD_SCHEMA
+
+    def __post_init__(self) -> None:
+        validate_source(self.source)
+        checks: list[tuple[tuple[str, ...], Any, str]] = [
+            (_NAMES, lambda v: isinstance(v, str) and v != "", "a non-empty str"),
+            (_COUNTS, lambda v: type(v) is int and v >= 0, "an int >= 0"),
+            (("map_index",), lambda v: type(v) is int and v >= -1, "an int >= -1"),
+            (_TIMES, _is_time, "epoch seconds >= 0"),
+            (_OPTIONAL_TIMES, lambda v: v is None or _is_time(v), "None or epoch seconds"),
+            (("outcome",), lambda v: isinstance(v, WaitOutcome), "a WaitOutcome"),
+            (("last_error_kind",), lambda v: v is None or isinstance(v, str), "None or a str"),
+            (("schema",), lambda v: v == WAIT_RECORD_SCHEMA, f"{WAIT_RECORD_SCHEMA}"),
+        ]
+        for names, ok, want in checks:
+            for name in names:
+                value = getattr(self, name)
+                if not ok(value):
+                    raise WaitRecordError(f"{name} must be {want}, got {value!r}")
+
+    @property
+    def key(self) -> WaitKey:
+        """Return the idempotency key (dag_id, task_id, run_id, map_index, try)."""
+        return (self.dag_id, self.task_id, self.run_id, self.map_index, self.try_number)
+
+    @property
+    def order(self) -> tuple[float, float, WaitKey]:
+        """Return the history sort key: by ``ended_at``, ties by start, then key."""
+        return (self.ended_at, self.started_at, self.key)
+
+    def to_json_dict(self) -> dict[str, Any]:
+        """Return a JSON-able dict, the inverse of :meth:`from_json_dict`."""
+        data = {f.name: getattr(self, f.name) for f in fields(self)}
+        data["outcome"] = self.outcome.value
+        return data
+
+    @classmethod
+    def from_json_dict(cls, data: object) -> WaitRecord:
+        """Rebuild a record, raising :class:`WaitRecordError` on damaged input.
+
+        :param data: a decoded JSON object as written by :meth:`to_json_dict`.
+        """
+        if not isinstance(data, Mapping):
+            raise WaitRecordError(f"wait record must be an object, got {data!r}")
+        if data.get("schema") != WAIT_RECORD_SCHEMA:
+            raise WaitRecordError(f"unsupported wait record schema {data.get('schema')!r}")
+        expected = {f.name for f in fields(cls)}
+        required = {f.name for f in fields(cls) if f.default is MISSING}
+        unknown, missing = set(data) - expected, required - set(data)
+        if unknown or missing:
+            diff = sorted(map(str, unknown | missing))
+            raise WaitRecordError(f"wait record fields differ from schema: {diff}")
+        values = dict(data)
+        try:
+            values["outcome"] = WaitOutcome(values["outcome"])
+        except ValueError:
+            raise WaitRecordError(f"unknown outcome {values['outcome']!r}") from None
+        return cls(**values)
