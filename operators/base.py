@@ -25,7 +25,7 @@ from collections.abc import Mapping
 from typing import Any, Final
 
 from airflow.sdk.bases.sensor import BaseSensorOperator
-from airflow.sdk.exceptions import AirflowSensorTimeout
+from airflow.sdk.exceptions import AirflowException, AirflowSensorTimeout, AirflowSkipException
 
 from waitwise.triggers.base import positive_seconds
 from waitwise.triggers.errors import PolicyConfigError
@@ -36,6 +36,15 @@ from waitwise.triggers.policy import (
     IntervalPolicy,
     policy_from_config,
 )
+from waitwise.triggers.profiles import (
+    OnBreakerOpen,
+    OnDeadline,
+    ReliabilityProfile,
+    RetryStrategy,
+    get_profile,
+)
+from waitwise.triggers.store import validate_source
+from waitwise.triggers.windows import span_bound
 
 DEADLINE_GRACE: Final = 60.0
 
@@ -68,33 +77,41 @@ def resolve_policy(
     return poll
 
 
-def airflow_timeout(timeout: float, execution_timeout: dt.timedelta | None) -> float:
-    """Return the trigger timeout Airflow applies: ``timeout + grace``, capped as Airflow caps it.
+def airflow_timeout(span: float, execution_timeout: dt.timedelta | None) -> float:
+    """Return the trigger timeout Airflow applies: ``span + grace``, capped as Airflow caps it.
 
-    Mirrors ``TaskInstance.defer_task``: with an ``execution_timeout``, Airflow uses the
-    smaller of the two.
+    ``span`` bounds the wait from its anchor to its last deadline (re-opened windows
+    included).  Mirrors ``TaskInstance.defer_task``: with an ``execution_timeout``, Airflow
+    uses the smaller of the two.
     """
-    window = timeout + DEADLINE_GRACE
+    window = span + DEADLINE_GRACE
     if execution_timeout is not None:
         window = min(window, execution_timeout.total_seconds())
     return window
 
 
-def result_from_event(event: Mapping[str, Any] | None, *, task: str) -> dict[str, Any]:
+def result_from_event(
+    event: Mapping[str, Any] | None, *, task: str, skip_on_breaker: bool = False
+) -> dict[str, Any]:
     """Map a trigger event payload to the sensor's XCom value, or raise.
 
     :raises AirflowSensorTimeout: on ``timeout`` (Airflow turns it into failed-without-retry,
         or skipped under ``soft_fail``/``never_fail``).
-    :raises AirflowSkipException: never here; ``resume_execution`` applies ``soft_fail``.
+    :raises AirflowSkipException: on ``breaker_open`` when the profile skips rejected waits.
+    :raises AirflowException: on ``error`` and a failing ``breaker_open`` (retries apply).
     :raises ValueError: on a payload that is not a waitwise event.
     """
     if not isinstance(event, Mapping) or "status" not in event:
         raise ValueError(f"{task}: not a waitwise trigger event: {event!r}")
-    status = event["status"]
+    status, message = event["status"], f"{task}: {event.get('message', '')}"
     if status == WaitStatus.SUCCESS:
         return dict(event)
     if status == WaitStatus.TIMEOUT:
-        raise AirflowSensorTimeout(f"{task}: {event.get('message', 'timed out')}")
+        raise AirflowSensorTimeout(message)
+    if status == WaitStatus.BREAKER_OPEN and skip_on_breaker:
+        raise AirflowSkipException(message)
+    if status in (WaitStatus.ERROR, WaitStatus.BREAKER_OPEN):
+        raise AirflowException(message)
     raise ValueError(f"{task}: unknown wait status {status!r} in {dict(event)!r}")
 
 
@@ -102,9 +119,17 @@ class PolicySensor(BaseSensorOperator):
     """Base of waitwise sensors: validated arguments, a policy, zero-worker deferral.
 
     :param poll: the interval policy (``Exponential(...)``, ``FullJitter(...)``, ...). When
-        omitted, ``poke_interval``/``exponential_backoff``/``max_wait`` keep Airflow's meaning.
+        omitted, the profile's poll policy, else ``poke_interval``/``exponential_backoff``/
+        ``max_wait`` with Airflow's meaning.
+    :param profile: a :class:`~waitwise.triggers.profiles.ReliabilityProfile` or a preset
+        name (``"high"``, ``"medium"``, ``"low"``).  Explicit ``timeout``, ``poll`` and
+        ``soft_fail`` override the profile's.
+    :param source: the data source's name (e.g. ``"partner_feed"``): turns on the wait history
+        and the source's circuit breaker, shared by every sensor naming it.
+    :param store: where history and breaker state live: ``{"kind": "airflow"}`` (Airflow
+        Variables, default) or ``{"kind": "file", "root": "/shared/dir"}``.
     :param deferrable: wait in the triggerer (default).  ``False`` runs Airflow's classic
-        ``poke``/``reschedule`` modes with the same check.
+        ``poke``/``reschedule`` modes with the same check (no history or breaker).
     :param start_from_trigger: skip the worker at the start as well (default when deferrable).
     """
 
@@ -112,22 +137,27 @@ class PolicySensor(BaseSensorOperator):
         self,
         *,
         poll: IntervalPolicy | Mapping[str, Any] | None = None,
+        profile: str | ReliabilityProfile | None = None,
+        source: str | None = None,
+        store: Mapping[str, Any] | None = None,
         deferrable: bool = True,
         start_from_trigger: bool | None = None,
         **kwargs: Any,
     ) -> None:
-        timeout = kwargs.get("timeout")
-        if timeout is not None:
-            positive_seconds("timeout", timeout)
-        poke_interval = kwargs.get("poke_interval", 60)
-        positive_seconds("poke_interval", poke_interval)
+        self.profile = get_profile(profile) if profile is not None else None
+        _apply_profile_defaults(self.profile, kwargs)
+        for name in ("timeout", "poke_interval", "max_wait"):
+            if kwargs.get(name) is not None:
+                positive_seconds(name, kwargs[name])
         super().__init__(**kwargs)
         self.policy = resolve_policy(
-            poll,
+            poll if poll is not None or self.profile is None else self.profile.poll,
             poke_interval=self.poke_interval,
             exponential_backoff=self.exponential_backoff,
             max_wait=_seconds_or_none(self.max_wait),
         )
+        self.source = _validated_source(source)
+        self.store = dict(store) if store else {"kind": "airflow"}
         self.deferrable = deferrable
         self.start_from_trigger = deferrable if start_from_trigger is None else start_from_trigger
         if self.start_from_trigger and not deferrable:
@@ -135,20 +165,67 @@ class PolicySensor(BaseSensorOperator):
                 "start_from_trigger=True needs deferrable=True, got deferrable=False"
             )
 
+    @property
+    def retry(self) -> RetryStrategy:
+        """Return the retry strategy in force (the profile's, else the default)."""
+        return self.profile.retry if self.profile else RetryStrategy()
+
     def trigger_window(self) -> float:
         """Return the trigger timeout (seconds) handed to Airflow for this sensor."""
-        return airflow_timeout(self.timeout, self.execution_timeout)
+        reopen = self.retry.on_deadline is OnDeadline.REOPEN
+        max_reopens = self.retry.max_reopens if reopen else 0
+        span = span_bound(self.timeout, max_reopens, self.retry.reopen_backoff)
+        return airflow_timeout(span, self.execution_timeout)
+
+    def policy_kwargs(self, *, started_at: float | None) -> dict[str, Any]:
+        """Return the :class:`~waitwise.triggers.base.PolicyTrigger` kwargs (plain JSON)."""
+        profile = self.profile
+        return {
+            "poll": self.policy.to_config(),
+            "timeout": float(self.timeout),
+            "started_at": started_at,
+            "airflow_timeout": None if started_at else self.trigger_window(),
+            "soft_fail": bool(self.soft_fail or self.never_fail),
+            "end_from_trigger": True,
+            "xcom_push": bool(self.do_xcom_push),
+            "seed": None,
+            "retry": self.retry.to_config(),
+            "source": self.source,
+            "profile": profile.name if profile else None,
+            "breaker": profile.breaker.to_config() if profile and profile.breaker else None,
+            "on_breaker_open": profile.on_breaker_open.value if profile else "fail",
+            "store": self.store,
+        }
 
     def execute_complete(self, context: Any, event: Mapping[str, Any] | None = None) -> Any:
-        """Resume after the trigger: return the payload, or raise the sensor timeout."""
-        return result_from_event(event, task=self.task_id)
+        """Resume after the trigger: return the payload, or raise (see result_from_event)."""
+        skip = bool(self.profile and self.profile.on_breaker_open is OnBreakerOpen.SKIP)
+        return result_from_event(event, task=self.task_id, skip_on_breaker=skip)
 
     def now(self) -> float:
         """Return the wall clock (epoch seconds) used as the anchor of a worker-started wait."""
         return time.time()
 
 
+def _apply_profile_defaults(profile: ReliabilityProfile | None, kwargs: dict[str, Any]) -> None:
+    """Fill ``timeout``/``soft_fail`` from the profile where the caller did not pass them."""
+    if profile is None:
+        return
+    kwargs.setdefault("timeout", profile.timeout_s)
+    if profile.retry.on_deadline is OnDeadline.SKIP:
+        kwargs.setdefault("soft_fail", True)
+
+
+def _validated_source(source: str | None) -> str | None:
+    if source is None:
+        return None
+    try:
+        return str(validate_source(source))
+    except ValueError as exc:
+        raise PolicyConfigError(f"source: {exc}") from exc
+
+
 def _seconds_or_none(value: dt.timedelta | float | None) -> float | None:
     if isinstance(value, dt.timedelta):
         return value.total_seconds()
-    return value
+    return value or None  # Airflow ignores max_wait=0

@@ -14,6 +14,7 @@ from waitwise.triggers._fsbatch import FileQuery, check
 from waitwise.triggers.errors import PolicyConfigError
 from waitwise.triggers.file import FileArrivalTrigger
 from waitwise.triggers.policy import IntervalPolicy
+from waitwise.triggers.profiles import ReliabilityProfile
 
 _TRIGGER = f"{FileArrivalTrigger.__module__}.{FileArrivalTrigger.__qualname__}"
 
@@ -23,9 +24,10 @@ class FileArrivalSensor(PolicySensor):
 
     Accepts ``FileSensor``'s parameters (``filepath``, ``fs_conn_id``, ``recursive``,
     ``poke_interval``, ``timeout``, ``soft_fail``, ``exponential_backoff``, ``max_wait``, ...)
-    plus ``poll=`` (an interval policy).  It starts in the triggerer and ends there: arrival
-    and a ``soft_fail`` timeout cost zero worker-seconds; a hard timeout costs one short worker
-    run and fails without retry, as Airflow sensors do.
+    plus ``poll=`` (an interval policy), ``profile=`` (a reliability profile or preset name)
+    and ``source=`` (shared history and circuit breaker; see ``PolicySensor``).  It starts in
+    the triggerer and ends there: arrival and a ``soft_fail`` timeout cost zero worker-seconds;
+    a hard timeout costs one short worker run and fails without retry, as Airflow sensors do.
 
     The XCom ``return_value`` is the wait's payload (``found`` paths with size and mtime,
     ``first_seen_at``, ``pokes``, ``elapsed_s``, ``status``), pushed by the trigger itself, so
@@ -47,12 +49,18 @@ class FileArrivalSensor(PolicySensor):
         fs_conn_id: str = "fs_default",
         recursive: bool = False,
         poll: IntervalPolicy | Mapping[str, Any] | None = None,
+        profile: str | ReliabilityProfile | None = None,
+        source: str | None = None,
+        store: Mapping[str, Any] | None = None,
         deferrable: bool = True,
         start_from_trigger: bool | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(
             poll=poll,
+            profile=profile,
+            source=source,
+            store=store,
             deferrable=deferrable,
             start_from_trigger=start_from_trigger,
             **kwargs,
@@ -78,14 +86,7 @@ class FileArrivalSensor(PolicySensor):
             "filepath": self.filepath,
             "fs_conn_id": self.fs_conn_id,
             "recursive": self.recursive,
-            "poll": self.policy.to_config(),
-            "timeout": float(self.timeout),
-            "started_at": started_at,
-            "airflow_timeout": None if started_at else self.trigger_window(),
-            "soft_fail": bool(self.soft_fail or self.never_fail),
-            "end_from_trigger": True,
-            "xcom_push": bool(self.do_xcom_push),
-            "seed": None,
+            **self.policy_kwargs(started_at=started_at),
         }
 
     def execute(self, context: Any) -> Any:

@@ -1,20 +1,25 @@
-"""The poll loop every waitwise trigger shares: schedule from a policy, deadline, final event.
+"""The poll loop every waitwise trigger shares: schedule, retries, re-opening, breaker, event.
 
-A concrete trigger implements :meth:`PolicyTrigger.probe` (one read-only check) and
-:meth:`PolicyTrigger.serialize`.  The loop owns everything else.
+A concrete trigger implements :meth:`PolicyTrigger.probe` (one read-only check),
+:meth:`PolicyTrigger.prepare` and ``serialize_kwargs``.  The loop owns everything else.
 
-Time model.  A wait has an *anchor* ``started_at`` and a *deadline* ``started_at + timeout``, both
-epoch seconds.  The poke schedule is nominal: poke *k* is due at ``started_at + T_k`` where ``T_k``
-is the sum of the first ``k - 1`` intervals the policy returns for this wait's seed key.  Neither
-the anchor nor the schedule lives in memory only, so a trigger rebuilt after a triggerer restart
-recomputes both, pokes once at once (the data may have landed while no triggerer ran), then
-continues with the first nominal poke after the present.  The anchor comes from, in order:
+Time model.  A wait has an *anchor* ``started_at`` and one or more windows (see
+:mod:`waitwise.triggers.windows`): the first closes ``timeout`` seconds after the anchor.
+Pokes follow the policy's nominal schedule from each window's opening.  None of it lives in
+memory only: a trigger rebuilt after a triggerer restart recomputes the anchor, the windows
+and its place in the schedule, pokes once at once (the data may have landed while no
+triggerer ran), then continues with the first nominal poke after the present.  The anchor
+comes from, in order:
 
 1. ``started_at`` in the kwargs (the operator's ``defer`` path knows it);
 2. the trigger timeout Airflow persisted for the task instance (``timeout_after``) minus the
-   ``airflow_timeout`` window the operator asked for (the ``start_from_trigger`` path, where no
+   ``airflow_timeout`` the operator asked for (the ``start_from_trigger`` path, where no
    operator code runs before the trigger);
 3. the first ``run()`` in this process (outside Airflow; not restart-proof).
+
+Outcomes of a poke are kept apart: not there yet (poll on), a probe error (:class:`ProbeError`:
+poke again after the retry strategy's backoff; too many in a row end the wait as an error),
+and a passed deadline (end, or re-open the wait when the strategy says so).
 """
 
 from __future__ import annotations
@@ -25,116 +30,85 @@ import hashlib
 import json
 import logging
 from collections.abc import AsyncIterator, Mapping
-from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Required, TypedDict
 
 from airflow.triggers.base import (
     BaseTrigger,
+    TaskFailedEvent,
     TaskSkippedEvent,
     TaskSuccessEvent,
     TriggerEvent,
 )
 
 from waitwise.triggers import metrics, runtime
+from waitwise.triggers._progress import Schedule, Tally, optional_seconds, positive_seconds
+from waitwise.triggers.breaker import BreakerConfig
 from waitwise.triggers.errors import PolicyConfigError, ProbeError
 from waitwise.triggers.events import FoundItem, WaitPayload, WaitStatus
-from waitwise.triggers.policy import (
-    MIN_INTERVAL,
-    IntervalPolicy,
-    PollState,
-    interval_at,
-    policy_from_config,
-    resume,
-)
+from waitwise.triggers.ledger import Ledger, TaskKey
+from waitwise.triggers.policy import MIN_INTERVAL, PollState, interval_at, policy_from_config
+from waitwise.triggers.profiles import OnBreakerOpen, OnDeadline, RetryStrategy
+from waitwise.triggers.store import WaitOutcome, validate_source
+from waitwise.triggers.windows import Window, current, plan
+
+__all__ = ["JSON", "PolicyKwargs", "PolicyTrigger", "optional_seconds", "positive_seconds"]
 
 log = logging.getLogger(__name__)
 JSON = Any
+_OUTCOMES = {
+    WaitStatus.SUCCESS: WaitOutcome.SUCCESS,
+    WaitStatus.ERROR: WaitOutcome.ERROR,
+    WaitStatus.BREAKER_OPEN: WaitOutcome.BREAKER_OPEN,
+}
 
 
-def optional_seconds(name: str, value: object) -> float | None:
-    """Return :func:`positive_seconds` of ``value``, or ``None`` for ``None``."""
-    return None if value is None else positive_seconds(name, value)
+class PolicyKwargs(TypedDict, total=False):
+    """The keyword arguments of :class:`PolicyTrigger`, for subclasses to pass through."""
+
+    poll: Required[Mapping[str, JSON]]
+    timeout: Required[float]
+    started_at: float | None
+    airflow_timeout: float | None
+    soft_fail: bool
+    end_from_trigger: bool
+    xcom_push: bool
+    seed: str | None
+    retry: Mapping[str, JSON] | None
+    source: str | None
+    profile: str | None
+    breaker: Mapping[str, JSON] | None
+    on_breaker_open: str
+    store: Mapping[str, JSON] | None
 
 
-def positive_seconds(name: str, value: object) -> float:
-    """Normalize a duration (number or :class:`~datetime.timedelta`) to float seconds > 0.
-
-    :raises PolicyConfigError: naming ``name`` and the value when it is not a positive duration.
-    """
-    if isinstance(value, dt.timedelta):
-        value = value.total_seconds()
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        raise PolicyConfigError(f"{name} must be a number of seconds, got {value!r}")
-    if not value > 0 or value == float("inf"):
-        raise PolicyConfigError(f"{name} must be a finite number > 0, got {value!r}")
-    return float(value)
-
-
-@dataclass(slots=True)
-class _Schedule:
-    """Where a wait stands in its nominal poke schedule (pure arithmetic, no I/O)."""
-
-    policy: IntervalPolicy
-    key: str
-    started_at: float
-    state: PollState
-
-    @classmethod
-    def resumed(cls, policy: IntervalPolicy, key: str, started_at: float, now: float) -> _Schedule:
-        state = resume(policy, key, max(now - started_at, 0.0))
-        return cls(policy, key, started_at, state)
-
-    def delay_until_next(self, now: float, deadline: float) -> float:
-        """Return seconds until the first nominal poke after ``now``, clamped to the deadline."""
-        while self.started_at + self.state.elapsed <= now:
-            interval = interval_at(self.policy, self.key, self.state)
-            self.state = self.state.advance(interval)
-        due = min(self.started_at + self.state.elapsed, deadline)
-        return max(due - now, MIN_INTERVAL)
-
-
-@dataclass(slots=True)
-class _Tally:
-    """What this trigger run has seen so far."""
-
-    started_at: float
-    deadline: float
-    pokes: int = 0
-    errors: int = 0
-    last_error: str | None = None
-    found: list[FoundItem] = field(default_factory=list)
-    first_seen_at: float | None = None
-
-    def payload(self, status: WaitStatus, message: str, now: float) -> WaitPayload:
-        return WaitPayload(
-            status=status.value,
-            message=message,
-            found=self.found,
-            first_seen_at=self.first_seen_at,
-            pokes=self.pokes,
-            errors=self.errors,
-            last_error=self.last_error,
-            started_at=self.started_at,
-            deadline=self.deadline,
-            ended_at=now,
-            elapsed_s=round(now - self.started_at, 6),
-        )
+_COUNTERS = {
+    WaitStatus.SUCCESS: metrics.WAITS_SUCCEEDED,
+    WaitStatus.TIMEOUT: metrics.WAITS_TIMED_OUT,
+    WaitStatus.ERROR: metrics.WAITS_ERRORED,
+    WaitStatus.BREAKER_OPEN: metrics.WAITS_REJECTED,
+}
 
 
 class PolicyTrigger(BaseTrigger):
-    """Poll :meth:`probe` on a policy's schedule until it finds something or the deadline passes.
+    """Poll :meth:`probe` on a policy's schedule until it finds something or gives up.
 
     :param poll: the interval policy as its JSON config (see :mod:`waitwise.triggers.policy`).
-    :param timeout: seconds from the wait's anchor to its deadline.
+    :param timeout: seconds from the opening of a window to its deadline.
     :param started_at: the anchor in epoch seconds, when the caller knows it.
     :param airflow_timeout: the trigger timeout (seconds) the operator gave Airflow; with
         ``timeout_after`` it recovers the anchor on the ``start_from_trigger`` path.
     :param soft_fail: end a timed-out wait as skipped instead of failed.
     :param end_from_trigger: end the task here with task-ending events instead of resuming a
-        worker (a hard timeout still resumes one short worker run: see the operator).
+        worker (a hard timeout still resumes one short worker run: see :meth:`final_event`).
     :param xcom_push: when the task ends here, push the payload as its ``return_value`` XCom
         from the triggerer (through the Task SDK, in a worker thread: never on the loop).
     :param seed: key for the deterministic jitter; defaults to the task instance's identity.
+    :param retry: the :class:`~waitwise.triggers.profiles.RetryStrategy` config.
+    :param source: the data source's name: turns on wait history and its breaker.
+    :param profile: the reliability profile's name, recorded with the history.
+    :param breaker: the source's :class:`~waitwise.triggers.breaker.BreakerConfig` config.
+    :param on_breaker_open: ``"fail"`` or ``"skip"`` a wait the open breaker rejects.
+    :param store: where history and breaker state live (see ``Runtime.store_for``).
     """
 
     def __init__(
@@ -148,6 +122,12 @@ class PolicyTrigger(BaseTrigger):
         end_from_trigger: bool = False,
         xcom_push: bool = False,
         seed: str | None = None,
+        retry: Mapping[str, JSON] | None = None,
+        source: str | None = None,
+        profile: str | None = None,
+        breaker: Mapping[str, JSON] | None = None,
+        on_breaker_open: str = "fail",
+        store: Mapping[str, JSON] | None = None,
     ) -> None:
         super().__init__()  # type: ignore[no-untyped-call]
         self.poll = dict(poll)
@@ -159,6 +139,12 @@ class PolicyTrigger(BaseTrigger):
         self.end_from_trigger = end_from_trigger
         self.xcom_push = xcom_push
         self.seed = seed
+        self.retry = RetryStrategy.from_config(retry) if retry else RetryStrategy()
+        self.source = None if source is None else validate_source(source)
+        self.profile = profile
+        self.breaker = BreakerConfig.from_config(breaker) if breaker else None
+        self.on_breaker_open = _enum(OnBreakerOpen, "on_breaker_open", on_breaker_open)
+        self.store = dict(store) if store else {"kind": "airflow"}
 
     # ------------------------------------------------------------ contract
     def serialize(self) -> tuple[str, dict[str, JSON]]:
@@ -177,6 +163,12 @@ class PolicyTrigger(BaseTrigger):
             "end_from_trigger": self.end_from_trigger,
             "xcom_push": self.xcom_push,
             "seed": self.seed,
+            "retry": self.retry.to_config(),
+            "source": self.source,
+            "profile": self.profile,
+            "breaker": self.breaker.to_config() if self.breaker else None,
+            "on_breaker_open": self.on_breaker_open.value,
+            "store": self.store,
         }
 
     async def probe(self) -> list[FoundItem]:
@@ -196,101 +188,211 @@ class PolicyTrigger(BaseTrigger):
 
     # ------------------------------------------------------------ the loop
     async def run(self) -> AsyncIterator[TriggerEvent]:
-        """Poke on schedule; yield exactly one event, then return."""
+        """Admit, poll the windows, record; yield exactly one event, then return."""
         rt = runtime.current()
         await self.prepare()
-        started_at, deadline = self.window(rt.clock.now())
-        tally = _Tally(started_at, deadline)
-        schedule = _Schedule.resumed(self.policy, self.seed_key(), started_at, rt.clock.now())
+        windows = self.windows(rt.clock.now())
+        tally = Tally(windows[0].opens_at, windows[-1].closes_at)
+        ledger = self._ledger(rt)
+        if ledger is not None:
+            decision = await ledger.admit()
+            if not decision.allowed:
+                yield await self._finish(
+                    WaitStatus.BREAKER_OPEN, tally, rt, ledger, decision.message
+                )
+                return
+        status = await self._wait(windows, tally, rt, ledger)
+        yield await self._finish(status, tally, rt, ledger)
+
+    def windows(self, now: float) -> tuple[Window, ...]:
+        """Return the wait's windows (anchor from the module docstring's three sources)."""
+        reopen = self.retry.on_deadline is OnDeadline.REOPEN
+        return plan(
+            self._anchor(now),
+            self.timeout,
+            max_reopens=self.retry.max_reopens if reopen else 0,
+            reopen_backoff=self.retry.reopen_backoff,
+            key=self.seed_key(),
+        )
+
+    async def _wait(
+        self, windows: tuple[Window, ...], tally: Tally, rt: runtime.Runtime, ledger: Ledger | None
+    ) -> WaitStatus:
+        first = current(windows, rt.clock.now()) or windows[-1]
+        for window in windows[first.index :]:
+            tally.reopens = window.index
+            pause = window.opens_at - rt.clock.now()
+            if pause > 0:
+                await rt.clock.sleep(pause)
+            status = await self._poll_window(window, tally, rt)
+            if status is not WaitStatus.TIMEOUT or window is windows[-1]:
+                return status
+            await self._reopen(window, windows, tally, rt, ledger)
+        return WaitStatus.TIMEOUT  # pragma: no cover - the last window always returns above
+
+    async def _poll_window(self, window: Window, tally: Tally, rt: runtime.Runtime) -> WaitStatus:
+        key = self.seed_key() + (f"#w{window.index}" if window.index else "")
+        schedule = Schedule.resumed(self.policy, key, window.opens_at, rt.clock.now())
         log.info(
-            "Waiting for %s: poll=%s, deadline in %.1fs, resuming at poke %d",
+            "Waiting for %s (window %d, poll=%s): deadline in %.1fs, resuming at poke %d",
             self.describe(),
+            window.index,
             self.poll,
-            deadline - rt.clock.now(),
+            window.closes_at - rt.clock.now(),
             schedule.state.attempt,
         )
         while True:
             await self._poke(tally, rt)
             now = rt.clock.now()
             if tally.found:
-                yield await self._finish(WaitStatus.SUCCESS, tally, now, rt)
-                return
-            if now >= deadline:
-                yield await self._finish(WaitStatus.TIMEOUT, tally, now, rt)
-                return
-            delay = schedule.delay_until_next(now, deadline)
-            log.debug(
-                "%s not found at poke %d (attempt %d, +%.1fs): sleeping %.3fs (%s)",
+                return WaitStatus.SUCCESS
+            if tally.errors_in_row > self.retry.max_probe_errors:
+                return WaitStatus.ERROR
+            if now >= window.closes_at:
+                return WaitStatus.TIMEOUT
+            await rt.clock.sleep(self._next_delay(schedule, key, tally, now, window.closes_at))
+
+    def _next_delay(
+        self, schedule: Schedule, key: str, tally: Tally, now: float, closes_at: float
+    ) -> float:
+        if tally.errors_in_row:
+            state = PollState(attempt=tally.errors_in_row)
+            backoff = interval_at(self.retry.probe_backoff, f"{key}#error", state)
+            delay = max(min(backoff, closes_at - now), MIN_INTERVAL)
+            log.warning(
+                "Probe of %s failed (%d in a row, limit %d): retrying in %.3fs: %s",
                 self.describe(),
-                tally.pokes,
-                schedule.state.attempt,
-                now - started_at,
+                tally.errors_in_row,
+                self.retry.max_probe_errors,
                 delay,
-                "deadline clamp" if started_at + schedule.state.elapsed > deadline else "policy",
+                tally.last_error,
             )
-            await rt.clock.sleep(delay)
+            return delay
+        delay = schedule.delay_until_next(now, closes_at)
+        log.debug(
+            "%s not found at poke %d (schedule attempt %d, +%.1fs): sleeping %.3fs (%s)",
+            self.describe(),
+            tally.pokes,
+            schedule.state.attempt,
+            now - schedule.opens_at,
+            delay,
+            "deadline clamp" if schedule.clamped(closes_at) else "policy",
+        )
+        return delay
 
-    def window(self, now: float) -> tuple[float, float]:
-        """Return ``(anchor, deadline)`` in epoch seconds (see the module docstring)."""
-        after = self._timeout_after()
-        if self.started_at is not None:
-            anchor = self.started_at
-        elif self.airflow_timeout is not None and after is not None:
-            anchor = after - self.airflow_timeout
-        else:
-            anchor = self.started_at = now
-        return anchor, anchor + self.timeout
+    async def _reopen(
+        self,
+        window: Window,
+        windows: tuple[Window, ...],
+        tally: Tally,
+        rt: runtime.Runtime,
+        ledger: Ledger | None,
+    ) -> None:
+        following = windows[window.index + 1]
+        log.warning(
+            "%s not found by deadline %d of %d; re-opening the wait at %s (pause %.0fs)",
+            self.describe(),
+            window.index + 1,
+            len(windows),
+            dt.datetime.fromtimestamp(following.opens_at, dt.UTC).isoformat(timespec="seconds"),
+            following.opens_at - window.closes_at,
+        )
+        rt.metrics.incr(metrics.REOPENS, self._tags())
+        if ledger is not None:
+            tally.reopens = following.index
+            await ledger.write(WaitOutcome.REOPENED, self._record_fields(tally, None))
 
-    def _timeout_after(self) -> float | None:
-        after = getattr(self, "timeout_after", None)
-        if after is None:
-            return None
-        if after.tzinfo is None:
-            after = after.replace(tzinfo=dt.UTC)
-        return float(after.timestamp())
-
-    def seed_key(self) -> str:
-        """Return the jitter seed: explicit, else the task instance, else the kwargs."""
-        if self.seed:
-            return self.seed
-        ti = self.task_instance
-        if ti is not None:
-            return f"{ti.dag_id}#{ti.task_id}#{ti.run_id}#{ti.map_index}"
-        blob = json.dumps(self.serialize(), sort_keys=True, default=str)
-        return hashlib.sha1(blob.encode(), usedforsecurity=False).hexdigest()
-
-    async def _poke(self, tally: _Tally, rt: runtime.Runtime) -> None:
+    async def _poke(self, tally: Tally, rt: runtime.Runtime) -> None:
         tally.pokes += 1
+        rt.metrics.incr(metrics.POKES, self._tags())
         try:
             found = await self.probe()
         except ProbeError as exc:
             tally.errors += 1
+            tally.errors_in_row += 1
             tally.last_error = f"{type(exc.__cause__ or exc).__name__}: {exc}"
             rt.metrics.incr(metrics.PROBE_ERRORS, self._tags())
-            log.warning("Probe of %s failed: %s", self.describe(), tally.last_error)
             return
+        tally.errors_in_row = 0
         if found:
             tally.found = found
             tally.first_seen_at = rt.clock.now()
 
+    # ------------------------------------------------------------ the end
     async def _finish(
-        self, status: WaitStatus, tally: _Tally, now: float, rt: runtime.Runtime
+        self,
+        status: WaitStatus,
+        tally: Tally,
+        rt: runtime.Runtime,
+        ledger: Ledger | None,
+        message: str | None = None,
     ) -> TriggerEvent:
-        found = status is WaitStatus.SUCCESS
-        message = (
-            f"{self.describe()} found after {now - tally.started_at:.1f}s and {tally.pokes} pokes"
-            if found
-            else f"{self.describe()} not found by the deadline "
-            f"({self.timeout:.0f}s after the wait started; {tally.pokes} pokes)"
-        )
-        payload = tally.payload(status, message, now)
-        rt.metrics.incr(metrics.WAITS_SUCCEEDED if found else metrics.WAITS_TIMED_OUT, self._tags())
+        now = rt.clock.now()
+        payload = tally.payload(status, message or self._message(status, tally, now), now)
+        rt.metrics.incr(_COUNTERS[status], self._tags())
         rt.metrics.timing(metrics.WAIT_SECONDS, payload["elapsed_s"], self._tags())
-        log.info("%s", message)
+        if ledger is not None:
+            await ledger.write(self._outcome(status), self._record_fields(tally, now))
+        level = logging.INFO if status is WaitStatus.SUCCESS else logging.WARNING
+        log.log(level, "%s", payload["message"])
         event = self.final_event(payload)
         if self.xcom_push and isinstance(event, TaskSuccessEvent):
             await asyncio.to_thread(self._push_xcom, payload)
         return event
+
+    def _message(self, status: WaitStatus, tally: Tally, now: float) -> str:
+        waited = f"{now - tally.started_at:.1f}s, {tally.pokes} pokes"
+        if status is WaitStatus.SUCCESS:
+            return f"{self.describe()} found after {waited}"
+        if status is WaitStatus.ERROR:
+            return (
+                f"checking {self.describe()} failed {tally.errors_in_row} times in a row "
+                f"(limit {self.retry.max_probe_errors}); last error: {tally.last_error}"
+            )
+        return (
+            f"{self.describe()} not found by the deadline ({self.timeout:.0f}s per window, "
+            f"{tally.reopens} re-opened; {waited})"
+        )
+
+    def _outcome(self, status: WaitStatus) -> WaitOutcome:
+        if status is WaitStatus.TIMEOUT:
+            return WaitOutcome.SKIPPED if self.soft_fail else WaitOutcome.TIMEOUT
+        return _OUTCOMES[status]
+
+    def _record_fields(self, tally: Tally, detected_at: float | None) -> dict[str, Any]:
+        return {
+            "started_at": tally.started_at,
+            "deadline_at": tally.deadline,
+            "first_seen_at": tally.first_seen_at,
+            "detected_at": detected_at if tally.found else None,
+            "pokes": tally.pokes,
+            "reopens": tally.reopens,
+            "error_count": tally.errors,
+            "last_error_kind": tally.last_error.split(":")[0] if tally.last_error else None,
+        }
+
+    def final_event(self, payload: WaitPayload) -> TriggerEvent:
+        """Map the payload to the event Airflow gets.
+
+        With ``end_from_trigger``: success ends the task (no worker); a soft-failed timeout
+        and a skipping breaker skip it (no worker); an error or a failing breaker fails it with
+        ``TaskFailedEvent`` (no worker; task ``retries`` apply).  A hard timeout resumes a
+        worker whose ``execute_complete`` raises ``AirflowSensorTimeout``: only that path fails
+        a sensor without using its retries (a ``TaskFailedEvent`` is retried since 3.3.1).
+        """
+        status = WaitStatus(payload["status"])
+        if not self.end_from_trigger:
+            return TriggerEvent(dict(payload))  # type: ignore[no-untyped-call]
+        if status is WaitStatus.SUCCESS:
+            return TaskSuccessEvent()
+        skip_breaker = self.on_breaker_open is OnBreakerOpen.SKIP
+        if status is WaitStatus.BREAKER_OPEN:
+            return TaskSkippedEvent() if skip_breaker else TaskFailedEvent()
+        if status is WaitStatus.ERROR:
+            return TaskFailedEvent()
+        if self.soft_fail:
+            return TaskSkippedEvent()
+        return TriggerEvent(dict(payload))  # type: ignore[no-untyped-call]
 
     def _push_xcom(self, payload: WaitPayload) -> None:
         """Store the payload as the task's ``return_value`` (blocking: run in a thread).
@@ -312,19 +414,51 @@ class PolicyTrigger(BaseTrigger):
             map_index=ti.map_index,
         )
 
-    def final_event(self, payload: WaitPayload) -> TriggerEvent:
-        """Map the payload to the event Airflow gets.
+    # ------------------------------------------------------------ identity
+    def _anchor(self, now: float) -> float:
+        after = self._timeout_after()
+        if self.started_at is not None:
+            return self.started_at
+        if self.airflow_timeout is not None and after is not None:
+            return after - self.airflow_timeout
+        self.started_at = now
+        return now
 
-        With ``end_from_trigger``: success ends the task (no worker), a soft-failed timeout
-        skips it (no worker); a hard timeout resumes a worker, whose ``execute_complete``
-        raises ``AirflowSensorTimeout``: only that path fails a sensor without using its
-        retries (a ``TaskFailedEvent`` would be retried, Airflow 3.3.1+).
-        """
-        if self.end_from_trigger and payload["status"] == WaitStatus.SUCCESS:
-            return TaskSuccessEvent()
-        if self.end_from_trigger and self.soft_fail:
-            return TaskSkippedEvent()
-        return TriggerEvent(dict(payload))  # type: ignore[no-untyped-call]
+    def _timeout_after(self) -> float | None:
+        after = getattr(self, "timeout_after", None)
+        if after is None:
+            return None
+        if after.tzinfo is None:
+            after = after.replace(tzinfo=dt.UTC)
+        return float(after.timestamp())
+
+    def seed_key(self) -> str:
+        """Return the jitter seed: explicit, else the task instance, else the kwargs."""
+        if self.seed:
+            return self.seed
+        ti = self.task_instance
+        if ti is not None:
+            return f"{ti.dag_id}#{ti.task_id}#{ti.run_id}#{ti.map_index}"
+        blob = json.dumps(self.serialize(), sort_keys=True, default=str)
+        return hashlib.sha1(blob.encode(), usedforsecurity=False).hexdigest()
+
+    def _ledger(self, rt: runtime.Runtime) -> Ledger | None:
+        if self.source is None:
+            return None
+        store = rt.store_for(self.store)
+        task = TaskKey.of(self.task_instance)
+        return Ledger(self.source, self.profile or "custom", self.breaker, store, task, rt)
 
     def _tags(self) -> dict[str, str]:
-        return {"trigger": type(self).__name__}
+        tags = {"trigger": type(self).__name__}
+        if self.source:
+            tags.update(source=self.source, profile=self.profile or "custom")
+        return tags
+
+
+def _enum(kind: type[OnBreakerOpen], name: str, value: object) -> OnBreakerOpen:
+    try:
+        return kind(value)
+    except ValueError:
+        allowed = [member.value for member in kind]
+        raise PolicyConfigError(f"{name} must be one of {allowed}, got {value!r}") from None

@@ -9,8 +9,10 @@ from typing import TypedDict
 class WaitStatus(enum.StrEnum):
     """How a wait ended."""
 
-    SUCCESS = "success"
-    TIMEOUT = "timeout"
+    SUCCESS = "success"  # the data arrived
+    TIMEOUT = "timeout"  # the last window closed without it
+    ERROR = "error"  # the check kept failing (max_probe_errors in a row)
+    BREAKER_OPEN = "breaker_open"  # the source's breaker rejected the wait: no poke made
 
 
 class FoundItem(TypedDict):
@@ -26,8 +28,9 @@ class WaitPayload(TypedDict):
 
     Times are epoch seconds (UTC).  ``first_seen_at`` is when a poke first saw the data;
     ``elapsed_s`` runs from ``started_at`` (the wait's anchor, which a restart does not move)
-    to ``ended_at``.  ``pokes`` and ``errors`` count this trigger run only: a triggerer restart
-    starts them again, while the schedule position and deadline continue.
+    to ``ended_at``; ``deadline`` is when the last window closes; ``reopens`` counts windows
+    re-opened after a deadline.  ``pokes`` and ``errors`` count this trigger run only: a
+    triggerer restart starts them again, while the schedule position and deadline continue.
     """
 
     status: str
@@ -35,6 +38,7 @@ class WaitPayload(TypedDict):
     found: list[FoundItem]
     first_seen_at: float | None
     pokes: int
+    reopens: int
     errors: int
     last_error: str | None
     started_at: float

@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
-from typing import Any
+from typing import Any, Unpack
 
 from waitwise.triggers._fsbatch import FileQuery, batcher
-from waitwise.triggers.base import JSON, PolicyTrigger
+from waitwise.triggers.base import PolicyKwargs, PolicyTrigger
 from waitwise.triggers.errors import PolicyConfigError, ProbeError
 from waitwise.triggers.events import FoundItem
 
@@ -20,7 +19,8 @@ class FileArrivalTrigger(PolicyTrigger):
     :param fs_conn_id: the ``fs`` connection used for relative paths.
     :param recursive: let ``**`` match any depth (:func:`glob.glob`'s ``recursive``).
 
-    The remaining parameters are :class:`~waitwise.triggers.base.PolicyTrigger`'s.
+    Every other keyword is :class:`~waitwise.triggers.base.PolicyTrigger`'s (an unknown one
+    raises ``TypeError`` there).
     """
 
     def __init__(
@@ -29,25 +29,9 @@ class FileArrivalTrigger(PolicyTrigger):
         filepath: str,
         fs_conn_id: str = "fs_default",
         recursive: bool = False,
-        poll: Mapping[str, JSON],
-        timeout: float,
-        started_at: float | None = None,
-        airflow_timeout: float | None = None,
-        soft_fail: bool = False,
-        end_from_trigger: bool = False,
-        xcom_push: bool = False,
-        seed: str | None = None,
+        **policy: Unpack[PolicyKwargs],
     ) -> None:
-        super().__init__(
-            poll=poll,
-            timeout=timeout,
-            started_at=started_at,
-            airflow_timeout=airflow_timeout,
-            soft_fail=soft_fail,
-            end_from_trigger=end_from_trigger,
-            xcom_push=xcom_push,
-            seed=seed,
-        )
+        super().__init__(**policy)
         if not isinstance(filepath, str) or not filepath:
             raise PolicyConfigError(f"filepath must be a non-empty string, got {filepath!r}")
         self.filepath = filepath

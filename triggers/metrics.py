@@ -48,3 +48,9 @@ class StatsSink:
         from airflow.sdk.observability import stats
 
         stats.timing(name, seconds * 1000.0, tags=tags)
+
+
+WAITS_ERRORED: Final = "waitwise.waits.errored"
+WAITS_REJECTED: Final = "waitwise.waits.rejected_by_breaker"
+REOPENS: Final = "waitwise.waits.reopened"
+BREAKER_EVENT_PREFIX: Final = "waitwise.breaker."

@@ -13,7 +13,13 @@ from waitwise.triggers import _fsbatch
 from waitwise.triggers.errors import PolicyConfigError, ProbeError
 from waitwise.triggers.events import FoundItem
 from waitwise.triggers.file import FileArrivalTrigger
-from waitwise.triggers.metrics import PROBE_ERRORS, WAIT_SECONDS, WAITS_SUCCEEDED, WAITS_TIMED_OUT
+from waitwise.triggers.metrics import (
+    POKES,
+    PROBE_ERRORS,
+    WAIT_SECONDS,
+    WAITS_ERRORED,
+    WAITS_SUCCEEDED,
+)
 from waitwise.triggers.policy import Constant, Exponential
 from waitwise.triggers.runtime import Runtime, use_runtime
 from waitwise.triggers.testing import FakeClock, RecordingSink
@@ -66,7 +72,7 @@ async def test_exact_sleep_schedule_until_the_file_lands(tmp_path: Path) -> None
     assert event.payload["pokes"] == 6
     assert event.payload["found"][0]["path"] == str(tmp_path / "data.csv")
     assert event.payload["first_seen_at"] == T0 + 23
-    assert sink.names() == [WAITS_SUCCEEDED, WAIT_SECONDS]
+    assert sink.names() == [POKES] * 6 + [WAITS_SUCCEEDED, WAIT_SECONDS]
 
 
 async def test_deadline_clamps_the_last_sleep_and_pokes_at_the_deadline(tmp_path: Path) -> None:
@@ -114,19 +120,19 @@ class Broken(FileArrivalTrigger):
         raise ProbeError("disk on fire") from PermissionError(13, "denied")
 
 
-async def test_a_probe_that_keeps_failing_never_spins(tmp_path: Path) -> None:
-    trigger = Broken(
-        **make(tmp_path, poll=Constant(interval=2.0).to_config(), timeout=10.0).serialize()[1]
-    )
+async def test_a_probe_that_keeps_failing_backs_off_then_ends_as_error(tmp_path: Path) -> None:
+    kwargs = make(tmp_path, poll=Constant(interval=2.0).to_config(), timeout=600.0).serialize()[1]
     clock = FakeClock(now_s=T0)
     sink = RecordingSink()
-    event = await first_event(trigger, clock, sink)
+    event = await first_event(Broken(**kwargs), clock, sink)
 
-    assert clock.sleeps == [2.0, 2.0, 2.0, 2.0, 2.0]
-    assert event.payload["status"] == "timeout"
+    # RetryStrategy's default probe_backoff Exponential(1, 2, 60), max_probe_errors 5:
+    # never a sleep of zero, and the 6th error in a row ends the wait.
+    assert clock.sleeps == [1.0, 2.0, 4.0, 8.0, 16.0]
+    assert event.payload["status"] == "error"
     assert event.payload["errors"] == 6
     assert event.payload["last_error"] == "PermissionError: disk on fire"
-    assert sink.names() == [PROBE_ERRORS] * 6 + [WAITS_TIMED_OUT, WAIT_SECONDS]
+    assert sink.names() == [POKES, PROBE_ERRORS] * 6 + [WAITS_ERRORED, WAIT_SECONDS]
 
 
 async def test_cancellation_is_clean(tmp_path: Path) -> None:

@@ -1,0 +1,91 @@
+"""The poll loop's bookkeeping: where a window stands in its schedule, what a run has seen."""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+
+from waitwise.triggers.errors import PolicyConfigError
+from waitwise.triggers.events import FoundItem, WaitPayload, WaitStatus
+from waitwise.triggers.policy import MIN_INTERVAL, IntervalPolicy, PollState, interval_at, resume
+
+
+def positive_seconds(name: str, value: object) -> float:
+    """Normalize a duration (number or :class:`~datetime.timedelta`) to float seconds > 0.
+
+    :raises PolicyConfigError: naming ``name`` and the value when it is not a positive duration.
+    """
+    if isinstance(value, dt.timedelta):
+        value = value.total_seconds()
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise PolicyConfigError(f"{name} must be a number of seconds, got {value!r}")
+    if not value > 0 or value == float("inf"):
+        raise PolicyConfigError(f"{name} must be a finite number > 0, got {value!r}")
+    return float(value)
+
+
+def optional_seconds(name: str, value: object) -> float | None:
+    """Return :func:`positive_seconds` of ``value``, or ``None`` for ``None``."""
+    return None if value is None else positive_seconds(name, value)
+
+
+@dataclass(slots=True)
+class Schedule:
+    """Where a window stands in its nominal poke schedule (pure arithmetic, no I/O).
+
+    Poke *k* of the window is due at ``opens_at + T_k``, ``T_k`` the sum of the first
+    *k - 1* intervals of ``policy`` under ``key``; :meth:`resumed` finds the place from the
+    time alone, so a rebuilt trigger continues instead of starting over.
+    """
+
+    policy: IntervalPolicy
+    key: str
+    opens_at: float
+    state: PollState
+
+    @classmethod
+    def resumed(cls, policy: IntervalPolicy, key: str, opens_at: float, now: float) -> Schedule:
+        """Return the schedule of a window that opened at ``opens_at``, as of ``now``."""
+        return cls(policy, key, opens_at, resume(policy, key, max(now - opens_at, 0.0)))
+
+    def delay_until_next(self, now: float, closes_at: float) -> float:
+        """Return seconds until the first nominal poke after ``now``, clamped to ``closes_at``."""
+        while self.opens_at + self.state.elapsed <= now:
+            self.state = self.state.advance(interval_at(self.policy, self.key, self.state))
+        return max(min(self.opens_at + self.state.elapsed, closes_at) - now, MIN_INTERVAL)
+
+    def clamped(self, closes_at: float) -> bool:
+        """Return whether the next nominal poke falls after ``closes_at``."""
+        return self.opens_at + self.state.elapsed > closes_at
+
+
+@dataclass(slots=True)
+class Tally:
+    """What this trigger run has seen so far (counts restart with the run)."""
+
+    started_at: float
+    deadline: float
+    pokes: int = 0
+    errors: int = 0
+    errors_in_row: int = 0
+    reopens: int = 0
+    last_error: str | None = None
+    found: list[FoundItem] = field(default_factory=list)
+    first_seen_at: float | None = None
+
+    def payload(self, status: WaitStatus, message: str, now: float) -> WaitPayload:
+        """Return the event payload for a wait that ends ``now``."""
+        return WaitPayload(
+            status=status.value,
+            message=message,
+            found=self.found,
+            first_seen_at=self.first_seen_at,
+            pokes=self.pokes,
+            reopens=self.reopens,
+            errors=self.errors,
+            last_error=self.last_error,
+            started_at=self.started_at,
+            deadline=self.deadline,
+            ended_at=now,
+            elapsed_s=round(now - self.started_at, 6),
+        )

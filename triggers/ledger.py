@@ -1,0 +1,125 @@
+"""A wait's dealings with its source's shared state: breaker admission, history, outcomes.
+
+Only waits that name a ``source`` have a ledger.  It reads and writes through the store
+(Airflow Variables by default), off the event loop, and turns the pure breaker's events into
+log lines and metrics.  Writes are idempotent: the history record is keyed by task instance
+and try, so a trigger that runs twice (HA, restart) records its wait once.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from waitwise.triggers import metrics
+from waitwise.triggers.breaker import (
+    BreakerConfig,
+    BreakerOpened,
+    BreakerSnapshot,
+    Decision,
+    Verdict,
+    decide,
+    record,
+)
+from waitwise.triggers.runtime import Runtime
+from waitwise.triggers.store import WaitOutcome, WaitRecord, WaitStore
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class TaskKey:
+    """Which task instance try a wait belongs to."""
+
+    dag_id: str
+    task_id: str
+    run_id: str
+    map_index: int
+    try_number: int
+
+    @classmethod
+    def of(cls, ti: Any) -> TaskKey:
+        """Return the key of an Airflow task instance, or a local one outside Airflow."""
+        if ti is None:
+            return cls("local", "local", "local", -1, 1)
+        return cls(ti.dag_id, ti.task_id, ti.run_id, ti.map_index, ti.try_number)
+
+
+@dataclass(slots=True)
+class Ledger:
+    """Breaker admission and history for one wait of ``source``."""
+
+    source: str
+    profile: str
+    breaker: BreakerConfig | None
+    store: WaitStore
+    task: TaskKey
+    runtime: Runtime
+
+    async def admit(self) -> Decision:
+        """Ask the source's breaker whether this wait may poll (writes only on a change)."""
+        now = self.runtime.clock.now()
+        if self.breaker is None:
+            return Decision(Verdict.ALLOW, BreakerSnapshot(self.source))
+        stored = await self.store.get_breaker(self.source)
+        decision = decide(stored or BreakerSnapshot(self.source), self.breaker, now)
+        if decision.snapshot != (stored or BreakerSnapshot(self.source)):
+            decision = await self._persist_decision(now)
+        self._emit(decision.events)
+        return decision
+
+    async def _persist_decision(self, now: float) -> Decision:
+        config = self.breaker
+        assert config is not None
+        box: list[Decision] = []
+
+        def update(current: BreakerSnapshot | None) -> BreakerSnapshot:
+            box[:] = [decide(current or BreakerSnapshot(self.source), config, now)]
+            return box[0].snapshot
+
+        await self.store.update_breaker(self.source, update)
+        return box[0]
+
+    async def write(self, outcome: WaitOutcome, fields: dict[str, Any]) -> None:
+        """Record the wait (upsert by task instance and try); feed the breaker if final."""
+        now = self.runtime.clock.now()
+        await self.store.append(
+            WaitRecord(
+                source=self.source,
+                profile=self.profile,
+                dag_id=self.task.dag_id,
+                task_id=self.task.task_id,
+                run_id=self.task.run_id,
+                map_index=self.task.map_index,
+                try_number=self.task.try_number,
+                ended_at=now,
+                outcome=outcome,
+                **fields,
+            )
+        )
+        verdict = outcome.breaker_verdict
+        if self.breaker is not None and verdict is not None:
+            await self._record_verdict(verdict, now)
+
+    async def _record_verdict(self, ok: bool, now: float) -> None:
+        config = self.breaker
+        assert config is not None
+        events: list[Any] = []
+
+        def update(current: BreakerSnapshot | None) -> BreakerSnapshot:
+            snapshot, new_events = record(current or BreakerSnapshot(self.source), config, ok, now)
+            events[:] = new_events
+            return snapshot
+
+        await self.store.update_breaker(self.source, update)
+        self._emit(events)
+
+    def _emit(self, events: Sequence[Any]) -> None:
+        tags = {"source": self.source, "profile": self.profile}
+        for event in events:
+            name = type(event).__name__
+            self.runtime.metrics.incr(metrics.BREAKER_EVENT_PREFIX + name, tags)
+            level = logging.WARNING if isinstance(event, BreakerOpened) else logging.INFO
+            log.log(level, "Breaker of source %s: %s", self.source, event)
