@@ -1,0 +1,236 @@
+"""The shared poll loop with a scripted probe: re-opened windows, breaker, history."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
+
+import pytest
+from airflow.triggers.base import TaskFailedEvent, TaskSkippedEvent, TriggerEvent
+
+from waitwise.triggers.base import PolicyTrigger
+from waitwise.triggers.breaker import BreakerConfig, BreakerSnapshot, BreakerState
+from waitwise.triggers.errors import ProbeError
+from waitwise.triggers.events import FoundItem
+from waitwise.triggers.metrics import (
+    BREAKER_EVENT_PREFIX,
+    POKES,
+    REOPENS,
+    WAIT_SECONDS,
+    WAITS_REJECTED,
+    WAITS_TIMED_OUT,
+)
+from waitwise.triggers.policy import Constant
+from waitwise.triggers.profiles import OnDeadline, RetryStrategy
+from waitwise.triggers.runtime import Runtime, use_runtime
+from waitwise.triggers.store import FileStore, WaitOutcome
+from waitwise.triggers.testing import FakeClock, RecordingSink
+
+T0 = 1_700_000_000.0
+HIT = [FoundItem(path="/data/x", size=1, mtime=T0)]
+
+
+class Scripted(PolicyTrigger):
+    """A trigger whose probe plays a script: "miss", "hit" or "error" (then misses forever)."""
+
+    script: Iterator[str] = iter(())
+
+    async def probe(self) -> list[FoundItem]:
+        step = next(self.script, "miss")
+        if step == "error":
+            raise ProbeError("flaky") from TimeoutError()
+        return HIT if step == "hit" else []
+
+
+def scripted(*steps: str, run: str = "r1", **overrides: Any) -> Scripted:
+    kwargs: dict[str, Any] = {
+        "poll": Constant(interval=5.0).to_config(),
+        "timeout": 10.0,
+        "started_at": T0,
+    }
+    kwargs.update(overrides)
+    trigger = Scripted(**kwargs)
+    trigger.script = iter(steps)
+    trigger.task_instance = SimpleNamespace(  # type: ignore[assignment]
+        dag_id="d", task_id="t", run_id=run, map_index=-1, try_number=1
+    )
+    return trigger
+
+
+async def drive(trigger: PolicyTrigger, runtime: Runtime) -> TriggerEvent:
+    with use_runtime(runtime):
+        gen = trigger.run()
+        event = await anext(gen)
+        with pytest.raises(StopAsyncIteration):
+            await anext(gen)
+    return event
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> FileStore:
+    return FileStore(tmp_path / "store")
+
+
+REOPEN = RetryStrategy(
+    on_deadline=OnDeadline.REOPEN, max_reopens=2, reopen_backoff=Constant(interval=5.0)
+).to_config()
+
+
+async def test_deadline_reopens_the_wait_then_gives_up(store: FileStore) -> None:
+    clock, sink = FakeClock(now_s=T0), RecordingSink()
+    trigger = scripted(retry=REOPEN, source="partner", profile="low")
+    event = await drive(trigger, Runtime(clock=clock, metrics=sink, store=store))
+
+    # windows [0,10] [15,25] [30,40]: pokes every 5 s inside, a 5 s pause between
+    assert clock.sleeps == [5.0] * 8
+    assert event.payload["status"] == "timeout"
+    assert event.payload["reopens"] == 2
+    assert event.payload["pokes"] == 9
+    assert event.payload["ended_at"] == T0 + 40
+    assert sink.names().count(REOPENS) == 2
+    [record] = await store.history("partner")
+    assert (record.outcome, record.reopens, record.pokes) == (WaitOutcome.TIMEOUT, 2, 9)
+
+
+async def test_restart_during_a_pause_waits_for_the_next_window(store: FileStore) -> None:
+    clock = FakeClock(now_s=T0 + 12)  # the first window closed at +10; the next opens at +15
+    trigger = scripted("miss", "hit", retry=REOPEN)
+    event = await drive(trigger, Runtime(clock=clock, metrics=RecordingSink(), store=store))
+
+    assert clock.sleeps == [3.0, 5.0]
+    assert event.payload["status"] == "success"
+    assert event.payload["reopens"] == 1
+    assert event.payload["first_seen_at"] == T0 + 20
+
+
+async def test_breaker_opens_rejects_without_poking_half_opens_and_closes(
+    store: FileStore,
+) -> None:
+    breaker = BreakerConfig(failure_threshold=2, cooldown_s=100.0).to_config()
+    clock, sink = FakeClock(now_s=T0), RecordingSink()
+    runtime = Runtime(clock=clock, metrics=sink, store=store)
+
+    def wait(run: str, *steps: str) -> Scripted:
+        return scripted(*steps, run=run, started_at=clock.now_s, source="feed", breaker=breaker)
+
+    assert (await drive(wait("r1"), runtime)).payload["status"] == "timeout"
+    assert (await drive(wait("r2"), runtime)).payload["status"] == "timeout"
+    snapshot = await store.get_breaker("feed")
+    assert snapshot is not None
+    assert snapshot.state is BreakerState.OPEN
+
+    sleeps_before = len(clock.sleeps)
+    rejected = await drive(wait("r3", "hit"), runtime)
+    assert rejected.payload["status"] == "breaker_open"
+    assert rejected.payload["pokes"] == 0
+    assert len(clock.sleeps) == sleeps_before  # ended at once
+    assert "feed" in rejected.payload["message"]
+    assert "half-open at" in rejected.payload["message"]
+
+    clock.advance(100.0)
+    probe = await drive(wait("r4", "hit"), runtime)
+    assert probe.payload["status"] == "success"
+    snapshot = await store.get_breaker("feed")
+    assert snapshot is not None
+    assert snapshot.state is BreakerState.CLOSED
+    breaker_events = [n for n in sink.names() if n.startswith(BREAKER_EVENT_PREFIX)]
+    assert breaker_events == [
+        BREAKER_EVENT_PREFIX + "BreakerOpened",
+        BREAKER_EVENT_PREFIX + "BreakerRejected",
+        BREAKER_EVENT_PREFIX + "BreakerHalfOpened",
+        BREAKER_EVENT_PREFIX + "BreakerClosed",
+    ]
+    outcomes = [r.outcome for r in await store.history("feed")]
+    assert outcomes == [
+        WaitOutcome.TIMEOUT,
+        WaitOutcome.TIMEOUT,
+        WaitOutcome.BREAKER_OPEN,
+        WaitOutcome.SUCCESS,
+    ]
+
+
+@pytest.mark.parametrize(
+    ("on_breaker_open", "expected"), [("fail", TaskFailedEvent), ("skip", TaskSkippedEvent)]
+)
+async def test_rejected_wait_ends_in_the_triggerer(
+    store: FileStore, on_breaker_open: str, expected: type
+) -> None:
+    breaker = BreakerConfig(failure_threshold=1, cooldown_s=100.0)
+    opened = BreakerSnapshot("feed", BreakerState.OPEN, 1, (False,), T0, reason="manual test")
+    await store.update_breaker("feed", lambda _: opened)
+    trigger = scripted(
+        source="feed",
+        breaker=breaker.to_config(),
+        on_breaker_open=on_breaker_open,
+        end_from_trigger=True,
+    )
+    sink = RecordingSink()
+    event = await drive(trigger, Runtime(clock=FakeClock(now_s=T0 + 1), metrics=sink, store=store))
+    assert type(event) is expected
+    assert WAITS_REJECTED in sink.names()
+    assert POKES not in sink.names()
+
+
+async def test_a_trigger_that_runs_twice_records_its_wait_once(store: FileStore) -> None:
+    for _ in range(2):  # e.g. a restart after the first run wrote its record
+        clock = FakeClock(now_s=T0)
+        await drive(
+            scripted(source="feed"), Runtime(clock=clock, metrics=RecordingSink(), store=store)
+        )
+    assert [r.run_id for r in await store.history("feed")] == ["r1"]
+
+
+async def test_probe_errors_then_recovery_return_to_the_nominal_schedule(
+    store: FileStore,
+) -> None:
+    clock, sink = FakeClock(now_s=T0), RecordingSink()
+    trigger = scripted("error", "error", "miss", "hit", timeout=100.0)
+    event = await drive(trigger, Runtime(clock=clock, metrics=sink, store=store))
+    # backoff 1 s then 2 s after the errors (pokes at +0, +1, +3: miss), then the
+    # nominal schedule resumes at its next poke, +5 (hit)
+    assert clock.sleeps == [1.0, 2.0, 2.0]
+    assert event.payload["status"] == "success"
+    assert event.payload["errors"] == 2
+
+
+def test_new_kwargs_round_trip_through_json() -> None:
+    trigger = scripted(
+        retry=REOPEN,
+        source="feed",
+        profile="low",
+        breaker=BreakerConfig().to_config(),
+        on_breaker_open="skip",
+        store={"kind": "file", "root": "/tmp/x"},
+    )
+    classpath, kwargs = trigger.serialize()
+    rebuilt = Scripted(**json.loads(json.dumps(kwargs)))
+    assert rebuilt.serialize() == (classpath, kwargs)
+
+
+@pytest.mark.parametrize(
+    ("overrides", "match"),
+    [
+        ({"source": "bad name"}, "source must match"),
+        ({"on_breaker_open": "explode"}, "on_breaker_open must be one of"),
+        ({"breaker": {"cooldown_s": -1}}, "cooldown_s"),
+        ({"retry": {"on_deadline": "never"}}, "RetryStrategy"),
+    ],
+)
+def test_bad_kwargs_are_named(overrides: dict[str, Any], match: str) -> None:
+    with pytest.raises(ValueError, match=match):
+        scripted(**overrides)
+
+
+async def test_timeout_metrics_are_tagged_by_source(store: FileStore) -> None:
+    sink = RecordingSink()
+    await drive(
+        scripted(source="feed", profile="high"),
+        Runtime(clock=FakeClock(now_s=T0), metrics=sink, store=store),
+    )
+    timed_out = [r for r in sink.records if r[1] in (WAITS_TIMED_OUT, WAIT_SECONDS)]
+    assert [r[3] for r in timed_out] == [
+        {"trigger": "Scripted", "source": "feed", "profile": "high"}
+    ] * 2
