@@ -191,10 +191,12 @@ class AirflowHarness:
         if sig == signal.SIGKILL:
             _kill_group_leftovers(comp.proc.pid)
 
-    def restart_component(self, name: str, sig: int = signal.SIGKILL) -> Component:
+    def restart_component(
+        self, name: str, sig: int = signal.SIGKILL, *, extra_args: Iterable[str] = ()
+    ) -> Component:
         """Kill a component (SIGKILL by default) and start a fresh one."""
         self.kill_component(name, sig)
-        return self.start_component(name)
+        return self.start_component(name, extra_args=extra_args)
 
     # ------------------------------------------------------------ tear-down
     def stop(self, grace: float = 15.0) -> None:
@@ -327,6 +329,14 @@ class AirflowHarness:
         parts = sorted(self.home.glob(f"{stem}.*.log"))
         return "".join(p.read_text(errors="replace") for p in parts)
 
+    def task_log(self, dag_id: str, run_id: str, task_id: str) -> str:
+        """Return every log file Airflow wrote for a task (worker and triggerer parts)."""
+        assert self.home is not None
+        folder = self.home / "logs" / f"dag_id={dag_id}" / f"run_id={run_id}" / f"task_id={task_id}"
+        return "".join(
+            p.read_text(errors="replace") for p in sorted(folder.rglob("*")) if p.is_file()
+        )
+
     def log_tails(self, lines: int = 40) -> str:
         """Return the last lines of every component's log, for failure messages."""
         out = []
@@ -347,7 +357,9 @@ class AirflowHarness:
 
     def settle(self, timeout: float = 60.0) -> None:
         """Wait until every worker is idle: its "Workload finished" record is then written."""
-        self._poll(lambda: not self.busy_workers(), timeout, "workers to go idle", self.busy_workers)
+        self._poll(
+            lambda: not self.busy_workers(), timeout, "workers to go idle", self.busy_workers
+        )
 
     def worker_runs(self, ti_id: str) -> list[float]:
         """Return the durations of every worker run of a task instance (all tries).

@@ -8,7 +8,12 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-PURE = [*sorted((ROOT / "triggers" / "policy").glob("*.py")), ROOT / "triggers" / "events.py"]
+PURE = [
+    *sorted((ROOT / "triggers" / "policy").glob("*.py")),
+    ROOT / "triggers" / "events.py",
+    ROOT / "triggers" / "breaker_events.py",
+    ROOT / "triggers" / "breaker_state.py",
+]
 BREAKER = ROOT / "triggers" / "breaker.py"
 if BREAKER.exists():
     PURE.append(BREAKER)

@@ -6,6 +6,7 @@ import datetime as dt
 
 from airflow.providers.standard.sensors.filesystem import FileSensor
 from airflow.sdk import DAG
+
 from waitwise.operators.file import FileArrivalSensor
 from waitwise.triggers.policy import Constant
 

@@ -10,7 +10,16 @@ import pytest
 from devtools.airflow_harness import AirflowHarness
 
 DAGS = Path(__file__).parent / "dags"
-DAG_IDS = ["ww_arrival", "ww_timeout", "ww_soft_fail", "ww_templated", "ww_restart"]
+DAG_IDS = [
+    "ww_arrival",
+    "ww_timeout",
+    "ww_soft_fail",
+    "ww_templated",
+    "ww_restart",
+    "ww_breaker",
+    "ww_breaker_pair",
+    "ww_reopen",
+]
 
 
 @pytest.fixture(scope="session")
