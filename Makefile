@@ -29,7 +29,11 @@ lint: $(STAMP) ## ruff lint + format check
 	$(BIN)/ruff format --check .
 
 typecheck: $(STAMP) ## mypy (strict for triggers/, operators/, dags/)
-	$(BIN)/mypy triggers operators dags devtools tests
+	@mkdir -p .typecheck/waitwise
+	@ln -sfn ../../triggers .typecheck/waitwise/triggers
+	@ln -sfn ../../operators .typecheck/waitwise/operators
+	$(BIN)/mypy -p waitwise.triggers -p waitwise.operators
+	$(BIN)/mypy dags devtools tests
 
 unit: $(STAMP) ## Unit and trigger tests only (no real Airflow)
 	$(BIN)/pytest -m "not e2e" $(PYTEST_ARGS)

@@ -19,6 +19,8 @@ DAG_IDS = [
     "ww_breaker",
     "ww_breaker_pair",
     "ww_reopen",
+    "ww_admin",
+    "ww_guarded",
 ]
 
 

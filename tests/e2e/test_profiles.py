@@ -40,7 +40,7 @@ def triggerers_running(airflow: AirflowHarness, dag_id: str, run_id: str) -> set
     """Return the triggerer job ids running the run's deferred sensors, once all have one."""
     for _ in range(120):
         tis = airflow.task_instances(dag_id, run_id).values()
-        jobs = [(ti.get("triggerer_job") or {}).get("id") for ti in tis]
+        jobs = [int((ti.get("triggerer_job") or {}).get("id") or 0) for ti in tis]
         if all(jobs) and all(ti["state"] == "deferred" for ti in tis):
             return set(jobs)
         time.sleep(0.25)
@@ -113,3 +113,22 @@ def test_partner_profile_reopens_then_gives_up(airflow: AirflowHarness) -> None:
     assert (record["outcome"], record["reopens"]) == ("skipped", 2)
     log = airflow.task_log("ww_reopen", run_id, "sense")  # the triggerer writes here
     assert len(re.findall(r"re-opening the wait", log)) == 2, log[-3000:]
+
+
+def test_operators_can_force_the_breaker_open_and_reset_it(
+    airflow: AirflowHarness, data_dir: Path
+) -> None:
+    (data_dir / "guarded.csv").write_text("x")
+    admin = airflow.trigger("ww_admin", conf={"action": "force_open", "note": "vendor outage"})
+    airflow.wait_for("ww_admin", admin, {"override": "success"})
+    assert breaker_of(airflow, "e2e_admin_feed")["state"] == "forced_open"
+
+    blocked = airflow.trigger("ww_guarded", conf={"file": "guarded.csv"})
+    airflow.wait_for("ww_guarded", blocked, {"sense": "failed"}, timeout=60)
+    assert "vendor outage" in airflow.task_log("ww_guarded", blocked, "sense")
+
+    admin = airflow.trigger("ww_admin", conf={"action": "reset"})
+    airflow.wait_for("ww_admin", admin, {"override": "success"})
+    allowed = airflow.trigger("ww_guarded", conf={"file": "guarded.csv"})
+    airflow.wait_for("ww_guarded", allowed, {"sense": "success"}, timeout=60)
+    assert breaker_of(airflow, "e2e_admin_feed")["state"] == "closed"

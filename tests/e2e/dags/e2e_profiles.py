@@ -6,6 +6,7 @@ import datetime as dt
 
 from airflow.sdk import DAG
 
+from waitwise.operators.breaker import BreakerOverrideOperator
 from waitwise.operators.file import FileArrivalSensor
 from waitwise.triggers.breaker import BreakerConfig
 from waitwise.triggers.policy import Constant
@@ -60,4 +61,20 @@ with DAG("ww_reopen", schedule=None, start_date=START, catchup=False):
         profile=REOPENING,
         source="reopen_feed",
         soft_fail=True,
+    )
+
+with DAG("ww_admin", schedule=None, start_date=START, catchup=False):
+    BreakerOverrideOperator(
+        task_id="override",
+        source="e2e_admin_feed",
+        action="{{ dag_run.conf['action'] }}",
+        note="{{ dag_run.conf.get('note', '') }}",
+    )
+
+with DAG("ww_guarded", schedule=None, start_date=START, catchup=False):
+    FileArrivalSensor(
+        task_id="sense",
+        filepath="{{ dag_run.conf['file'] }}",
+        profile=BREAKING,
+        source="e2e_admin_feed",
     )
