@@ -51,8 +51,15 @@ def _is_number(value: object) -> TypeGuard[float]:
     return isinstance(value, int | float) and not isinstance(value, bool)
 
 
+def _finite(value: float) -> bool:
+    try:
+        return math.isfinite(value)
+    except OverflowError:  # an int too large for a float
+        return False
+
+
 def _positive(owner: str, name: str, value: object) -> None:
-    if not _is_number(value) or not math.isfinite(value) or value <= 0:
+    if not _is_number(value) or not _finite(value) or value <= 0:
         raise PolicyConfigError(f"{owner}.{name} must be a finite number > 0, got {value!r}")
 
 
@@ -67,8 +74,14 @@ def _fraction(owner: str, name: str, value: object) -> None:
 
 
 def _policy(owner: str, name: str, value: object) -> None:
-    if not (hasattr(value, "next_interval") and hasattr(value, "to_config")):
+    is_policy = hasattr(value, "next_interval") and hasattr(value, "to_config")
+    if isinstance(value, type) or not is_policy:
         raise PolicyConfigError(f"{owner}.{name} must be an interval policy, got {value!r}")
+
+
+def _instance(owner: str, name: str, value: object, kind: Any) -> None:
+    if not isinstance(value, kind):
+        raise PolicyConfigError(f"{owner}.{name} must be a {kind}, got {value!r}")
 
 
 @dataclass(frozen=True, slots=True)
@@ -125,6 +138,8 @@ class RetryStrategy:
     @classmethod
     def from_config(cls, config: Mapping[str, Any]) -> RetryStrategy:
         """Rebuild from :meth:`to_config`."""
+        if not isinstance(config, Mapping):
+            raise PolicyConfigError(f"bad RetryStrategy config {config!r}: not a mapping")
         try:
             return cls(
                 probe_backoff=policy_from_config(config["probe_backoff"]),
@@ -189,6 +204,9 @@ class ReliabilityProfile:
         _fraction(self.name, "reliability", self.reliability)
         _positive(self.name, "timeout_s", self.timeout_s)
         _policy(self.name, "poll", self.poll)
+        _instance(self.name, "retry", self.retry, RetryStrategy)
+        _instance(self.name, "breaker", self.breaker, BreakerConfig | None)
+        _instance(self.name, "alerts", self.alerts, AlertThresholds)
         if self.timeout_s < self.arrival_window_s:
             raise PolicyConfigError(
                 f"{self.name}.timeout_s ({self.timeout_s!r}) must be >= arrival_window_s "

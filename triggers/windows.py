@@ -11,8 +11,11 @@ restart finds which window it is in, or which pause, from the time alone.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Final
 
 from waitwise.triggers.policy import IntervalPolicy, PollState, interval_at
+
+_ROUNDING_MARGIN_S: Final = 0.001
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,6 +44,8 @@ def plan(
     :param key: the wait's seed key (jittered pauses are reproducible per wait).
     """
     found = [Window(0, anchor, anchor + timeout)]
+    if max_reopens < 0:
+        raise ValueError(f"max_reopens must be >= 0, got {max_reopens!r}")
     if max_reopens and reopen_backoff is None:
         raise ValueError("plan() needs reopen_backoff when max_reopens > 0")
     state = PollState()
@@ -56,11 +61,12 @@ def plan(
 def span_bound(timeout: float, max_reopens: int, reopen_backoff: IntervalPolicy | None) -> float:
     """Return an upper bound of ``last closes_at - anchor`` for any key.
 
-    ``(max_reopens + 1) * timeout + max_reopens * reopen_backoff.max_interval``: what an
-    operator hands Airflow as the trigger timeout before it knows the task instance.
+    ``(max_reopens + 1) * timeout + max_reopens * reopen_backoff.max_interval``, plus one
+    millisecond so that float rounding of :func:`plan`'s step-by-step sums never exceeds it:
+    what an operator hands Airflow as the trigger timeout before it knows the task instance.
     """
     pauses = max_reopens * reopen_backoff.max_interval if reopen_backoff and max_reopens else 0.0
-    return (max_reopens + 1) * timeout + pauses
+    return (max_reopens + 1) * timeout + pauses + _ROUNDING_MARGIN_S
 
 
 def current(windows: tuple[Window, ...], now: float) -> Window | None:
