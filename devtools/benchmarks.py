@@ -17,7 +17,7 @@ def main() -> None:
         "--quick", action="store_true", help="smaller runner table (1,000 triggers)"
     )
     args = parser.parse_args()
-    print(worker_bench.table(worker_bench.run(samples=args.samples)))
+    print(worker_bench.report(samples=args.samples))
     print()
     if importlib.util.find_spec("devtools.bench.runner") is not None:
         from devtools.bench import runner

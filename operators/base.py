@@ -47,6 +47,8 @@ from waitwise.triggers.store import validate_source
 from waitwise.triggers.windows import span_bound
 
 DEADLINE_GRACE: Final = 60.0
+SCHEDULED_AT: Final = "{{ (data_interval_end or dag_run.run_after).isoformat() }}"
+"""When the data was due, rendered by Airflow (in the triggerer on the start_from_trigger path)."""
 
 
 def resolve_policy(
@@ -158,6 +160,7 @@ class PolicySensor(BaseSensorOperator):
         )
         self.source = _validated_source(source)
         self.store = dict(store) if store else {"kind": "airflow"}
+        self.scheduled_at = SCHEDULED_AT
         self.deferrable = deferrable
         self.start_from_trigger = deferrable if start_from_trigger is None else start_from_trigger
         if self.start_from_trigger and not deferrable:
@@ -195,6 +198,7 @@ class PolicySensor(BaseSensorOperator):
             "breaker": profile.breaker.to_config() if profile and profile.breaker else None,
             "on_breaker_open": profile.on_breaker_open.value if profile else "fail",
             "store": self.store,
+            "scheduled_at": self.scheduled_at,
         }
 
     def execute_complete(self, context: Any, event: Mapping[str, Any] | None = None) -> Any:

@@ -39,7 +39,7 @@ class FileArrivalSensor(PolicySensor):
     :param recursive: let ``**`` in ``filepath`` match any depth.
     """
 
-    template_fields: Sequence[str] = ("filepath",)
+    template_fields: Sequence[str] = ("filepath", "scheduled_at")
     ui_color = "#91d1ff"
 
     def __init__(

@@ -79,6 +79,7 @@ class PolicyKwargs(TypedDict, total=False):
     breaker: Mapping[str, JSON] | None
     on_breaker_open: str
     store: Mapping[str, JSON] | None
+    scheduled_at: str | None
 
 
 _COUNTERS = {
@@ -109,6 +110,8 @@ class PolicyTrigger(BaseTrigger):
     :param breaker: the source's :class:`~waitwise.triggers.breaker.BreakerConfig` config.
     :param on_breaker_open: ``"fail"`` or ``"skip"`` a wait the open breaker rejects.
     :param store: where history and breaker state live (see ``Runtime.store_for``).
+    :param scheduled_at: when the data was due (the run's data interval end or run_after, ISO
+        8601), recorded with the history; the operator passes a template Airflow renders.
     """
 
     def __init__(
@@ -128,6 +131,7 @@ class PolicyTrigger(BaseTrigger):
         breaker: Mapping[str, JSON] | None = None,
         on_breaker_open: str = "fail",
         store: Mapping[str, JSON] | None = None,
+        scheduled_at: str | None = None,
     ) -> None:
         super().__init__()  # type: ignore[no-untyped-call]
         self.poll = dict(poll)
@@ -145,6 +149,7 @@ class PolicyTrigger(BaseTrigger):
         self.breaker = BreakerConfig.from_config(breaker) if breaker else None
         self.on_breaker_open = _enum(OnBreakerOpen, "on_breaker_open", on_breaker_open)
         self.store = dict(store) if store else {"kind": "airflow"}
+        self.scheduled_at = scheduled_at
 
     # ------------------------------------------------------------ contract
     def serialize(self) -> tuple[str, dict[str, JSON]]:
@@ -169,6 +174,7 @@ class PolicyTrigger(BaseTrigger):
             "breaker": self.breaker.to_config() if self.breaker else None,
             "on_breaker_open": self.on_breaker_open.value,
             "store": self.store,
+            "scheduled_at": self.scheduled_at,
         }
 
     async def probe(self) -> list[FoundItem]:
@@ -369,6 +375,7 @@ class PolicyTrigger(BaseTrigger):
             "reopens": tally.reopens,
             "error_count": tally.errors,
             "last_error_kind": tally.last_error.split(":")[0] if tally.last_error else None,
+            "scheduled_at": _epoch_or_none(self.scheduled_at),
         }
 
     def final_event(self, payload: WaitPayload) -> TriggerEvent:
@@ -454,6 +461,17 @@ class PolicyTrigger(BaseTrigger):
         if self.source:
             tags.update(source=self.source, profile=self.profile or "custom")
         return tags
+
+
+def _epoch_or_none(value: str | None) -> float | None:
+    """Return an ISO 8601 time as epoch seconds; ``None`` for nothing or an unrendered template."""
+    try:
+        moment = dt.datetime.fromisoformat(value) if value else None
+    except ValueError:
+        return None
+    if moment is None:
+        return None
+    return (moment if moment.tzinfo else moment.replace(tzinfo=dt.UTC)).timestamp()
 
 
 def _enum(kind: type[OnBreakerOpen], name: str, value: object) -> OnBreakerOpen:

@@ -62,10 +62,13 @@ def span_bound(timeout: float, max_reopens: int, reopen_backoff: IntervalPolicy 
     """Return an upper bound of ``last closes_at - anchor`` for any key.
 
     ``(max_reopens + 1) * timeout + max_reopens * reopen_backoff.max_interval``, plus one
-    millisecond so that float rounding of :func:`plan`'s step-by-step sums never exceeds it:
-    what an operator hands Airflow as the trigger timeout before it knows the task instance.
+    millisecond when there are re-openings, so that float rounding of :func:`plan`'s
+    step-by-step sums never exceeds it: what an operator hands Airflow as the trigger timeout
+    before it knows the task instance.
     """
-    pauses = max_reopens * reopen_backoff.max_interval if reopen_backoff and max_reopens else 0.0
+    if not (reopen_backoff and max_reopens):
+        return timeout
+    pauses = max_reopens * reopen_backoff.max_interval
     return (max_reopens + 1) * timeout + pauses + _ROUNDING_MARGIN_S
 
 

@@ -35,3 +35,34 @@ with DAG(
     FileArrivalSensor(
         task_id="waitwise", filepath=path + "/waitwise", poll=Constant(interval=2.0), timeout=300
     )
+
+with DAG(
+    "bench_timeout_cost",
+    schedule=None,
+    start_date=dt.datetime(2024, 1, 1, tzinfo=dt.UTC),
+    catchup=False,
+):
+    never = "bench/never/{{ run_id | replace(':', '_') | replace('+', '_') }}"
+    FileSensor(
+        task_id="stock_deferrable",
+        filepath=never,
+        deferrable=True,
+        poke_interval=2,
+        timeout=10,
+        retries=2,
+    )
+    FileArrivalSensor(
+        task_id="waitwise",
+        filepath=never,
+        poll=Constant(interval=2.0),
+        timeout=10,
+        retries=2,
+    )
+    FileArrivalSensor(
+        task_id="waitwise_soft_fail",
+        filepath=never,
+        poll=Constant(interval=2.0),
+        timeout=10,
+        retries=2,
+        soft_fail=True,
+    )
