@@ -27,6 +27,7 @@ import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import urllib.error
 import urllib.request
@@ -80,7 +81,11 @@ class AirflowHarness:
     keep_home: bool = False
     components: dict[str, Component] = field(default_factory=dict)
     port: int = 0
+    ready_s: float = 0.0
+    peak_pss_mb: float = 0.0
     _owns_home: bool = False
+    _sampler: threading.Thread | None = None
+    _stopping: threading.Event = field(default_factory=threading.Event)
 
     # ---------------------------------------------------------------- set-up
     def env(self) -> dict[str, str]:
@@ -126,6 +131,7 @@ class AirflowHarness:
         self.port = self.port or _free_port()
         (self.data_dir or self.home / "data").mkdir(parents=True, exist_ok=True)
         _LIVE.add(self)
+        started = time.monotonic()
         try:
             self._run_cli(["db", "migrate"], timeout=timeout)
             for name in COMPONENTS:
@@ -135,6 +141,14 @@ class AirflowHarness:
         except BaseException:
             self.stop()
             raise
+        self.ready_s = time.monotonic() - started
+        self._sampler = threading.Thread(target=self._sample_memory, daemon=True)
+        self._sampler.start()
+
+    def _sample_memory(self, every: float = 2.0) -> None:
+        """Keep ``peak_pss_mb``: the largest summed PSS of all Airflow processes seen."""
+        while not self._stopping.wait(every):
+            self.peak_pss_mb = max(self.peak_pss_mb, self.memory_pss_mb())
 
     def _run_cli(self, args: list[str], timeout: float) -> str:
         done = subprocess.run(
@@ -201,6 +215,7 @@ class AirflowHarness:
     # ------------------------------------------------------------ tear-down
     def stop(self, grace: float = 15.0) -> None:
         """Stop every component: TERM to each process group, KILL what is left."""
+        self._stopping.set()
         for comp in self.components.values():
             with contextlib.suppress(ProcessLookupError):
                 os.killpg(comp.proc.pid, signal.SIGTERM)

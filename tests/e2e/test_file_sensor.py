@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 
 from devtools.airflow_harness import AirflowHarness
+from tests.e2e.conftest import FIGURES
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(400)]
 
@@ -30,6 +31,7 @@ def test_arrival_ends_in_triggerer_and_downstream_reads_payload(
 
     sense = _ti(airflow, "ww_arrival", run_id, "sense")
     assert airflow.worker_runs(sense["id"]) == []
+    FIGURES["arrival: sensor worker runs"] = "0"
     assert sense["try_number"] == 1
     consume = _ti(airflow, "ww_arrival", run_id, "consume")
     assert len(airflow.worker_runs(consume["id"])) == 1  # the harness does see worker runs
@@ -47,6 +49,9 @@ def test_deadline_fails_once_without_using_retries(airflow: AirflowHarness) -> N
     sense = _ti(airflow, "ww_timeout", run_id, "sense")
     assert sense["try_number"] == 1  # retries=2, yet no second try
     assert len(airflow.worker_runs(sense["id"])) == 1  # one short run raises the timeout
+    FIGURES["hard timeout (retries=2): worker runs, worker-seconds"] = (
+        f"1, {airflow.worker_seconds(sense['id']):.2f} s"
+    )
     assert "not found by the deadline" in airflow.task_log("ww_timeout", run_id, "sense")
 
 

@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 
 from devtools.airflow_harness import AirflowHarness
+from tests.e2e.conftest import FIGURES
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(600)]
 
@@ -70,7 +71,9 @@ def test_breaker_opens_rejects_fast_half_opens_and_closes(
     assert _seconds(rejected) < 5.0, rejected  # ends at once, no polling
     last = history_of(airflow, "e2e_feed")[-1]
     assert (last["outcome"], last["pokes"], last["run_id"]) == ("breaker_open", 0, run_id)
-    print(f"rejected wait: {_seconds(rejected):.2f}s from start to end, 0 pokes")
+    FIGURES["breaker-rejected wait, task start to end (0 pokes, 0 worker runs)"] = (
+        f"{_seconds(rejected):.2f} s"
+    )
 
     time.sleep(max(breaker["opened_at"] + 45.0 - time.time(), 0) + 1)  # the cooldown
     run_id = airflow.trigger("ww_breaker", conf={"file": "breaker/there.csv"})
