@@ -131,6 +131,7 @@ class AirflowHarness:
         self.port = self.port or _free_port()
         (self.data_dir or self.home / "data").mkdir(parents=True, exist_ok=True)
         _LIVE.add(self)
+        _exit_on_sigterm()
         started = time.monotonic()
         try:
             self._run_cli(["db", "migrate"], timeout=timeout)
@@ -453,6 +454,13 @@ def _pss_kb(pid: int) -> int:
                 if line.startswith(key):
                     return int(line.split()[1])
     return 0
+
+
+def _exit_on_sigterm() -> None:
+    """Turn a TERM into ``SystemExit`` so ``atexit`` stops every Airflow process we started."""
+    in_main = threading.current_thread() is threading.main_thread()
+    if in_main and signal.getsignal(signal.SIGTERM) is signal.SIG_DFL:
+        signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
 
 
 @atexit.register
