@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 from airflow.triggers.base import StartTriggerArgs
@@ -13,8 +13,6 @@ from waitwise.operators.base import PolicySensor
 from waitwise.triggers._fsbatch import FileQuery, check
 from waitwise.triggers.errors import PolicyConfigError
 from waitwise.triggers.file import FileArrivalTrigger
-from waitwise.triggers.policy import IntervalPolicy
-from waitwise.triggers.profiles import ReliabilityProfile
 
 _TRIGGER = f"{FileArrivalTrigger.__module__}.{FileArrivalTrigger.__qualname__}"
 
@@ -37,6 +35,10 @@ class FileArrivalSensor(PolicySensor):
         ``path`` extra of ``fs_conn_id``.
     :param fs_conn_id: the ``fs`` connection (default ``fs_default``).
     :param recursive: let ``**`` in ``filepath`` match any depth.
+
+    Every other keyword is :class:`~waitwise.operators.base.PolicySensor`'s (``poll``,
+    ``profile``, ``source``, ``store``, ``deferrable``, ``start_from_trigger``) or Airflow's
+    ``BaseSensorOperator``'s; a misspelt one raises at DAG-parse time, as in any operator.
     """
 
     template_fields: Sequence[str] = ("filepath", "scheduled_at")
@@ -48,23 +50,9 @@ class FileArrivalSensor(PolicySensor):
         filepath: str,
         fs_conn_id: str = "fs_default",
         recursive: bool = False,
-        poll: IntervalPolicy | Mapping[str, Any] | None = None,
-        profile: str | ReliabilityProfile | None = None,
-        source: str | None = None,
-        store: Mapping[str, Any] | None = None,
-        deferrable: bool = True,
-        start_from_trigger: bool | None = None,
         **kwargs: Any,
     ) -> None:
-        super().__init__(
-            poll=poll,
-            profile=profile,
-            source=source,
-            store=store,
-            deferrable=deferrable,
-            start_from_trigger=start_from_trigger,
-            **kwargs,
-        )
+        super().__init__(**kwargs)
         if not isinstance(filepath, str) or not filepath.strip():
             raise PolicyConfigError(
                 f"{self.task_id}: filepath must be a non-empty string, got {filepath!r}"
