@@ -131,3 +131,36 @@ def test_dag_serialization_keeps_start_trigger_args() -> None:
     trigger = FileArrivalTrigger(**kwargs)
     assert trigger.policy == Exponential(initial=1.0, factor=2.0, cap=60.0)
     assert trigger.serialize()[1] == kwargs
+
+
+def test_a_misspelt_keyword_fails_at_parse_time() -> None:
+    with pytest.raises(TypeError, match="pole"):
+        sensor(pole=3)
+
+
+def test_profile_supplies_defaults_and_explicit_arguments_win() -> None:
+    from waitwise.triggers.profiles import LOW
+
+    op = sensor(profile="low", source="partner_feed")
+    assert (op.timeout, op.policy, op.profile) == (LOW.timeout_s, LOW.poll, LOW)
+    kwargs = op.policy_kwargs(started_at=None)
+    assert kwargs["retry"]["max_reopens"] == 2
+    assert kwargs["on_breaker_open"] == "skip"
+    assert kwargs["source"] == "partner_feed"
+    # the Airflow window covers all three windows and both pauses, plus the grace
+    assert kwargs["airflow_timeout"] == 3 * 4 * 3600 + 2 * 7200 + 0.001 + DEADLINE_GRACE
+
+    op = sensor(profile="low", timeout=600, poll=Constant(interval=9.0))
+    assert (op.timeout, op.policy) == (600, Constant(interval=9.0))
+
+
+@pytest.mark.parametrize(
+    ("overrides", "match"),
+    [
+        ({"profile": "ultra"}, "profile must be a ReliabilityProfile or one of"),
+        ({"source": "has space"}, "source: source must match"),
+    ],
+)
+def test_bad_profile_or_source_fail_at_parse_time(overrides: dict[str, Any], match: str) -> None:
+    with pytest.raises(PolicyConfigError, match=match):
+        sensor(**overrides)
