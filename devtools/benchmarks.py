@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import argparse
-import importlib.util
+import importlib
 
 from devtools import worker_bench
 
@@ -19,10 +19,8 @@ def main() -> None:
     args = parser.parse_args()
     print(worker_bench.report(samples=args.samples))
     print()
-    if importlib.util.find_spec("devtools.bench.runner") is not None:
-        from devtools.bench import runner
-
-        runner.main(quick=args.quick)
+    runner = importlib.import_module("devtools.bench.runner")
+    runner.main(["--quick"] if args.quick else [])
 
 
 if __name__ == "__main__":
