@@ -50,13 +50,13 @@ def check(query: FileQuery) -> list[FoundItem]:
 
 def _files_at(path: str) -> list[FoundItem]:
     try:
-        st = os.stat(path)
+        st = os.stat(path)  # blocking-ok: check_all runs in asyncio.to_thread
     except (FileNotFoundError, NotADirectoryError):
         return []
     if stat.S_ISREG(st.st_mode):
         return [FoundItem(path=path, size=st.st_size, mtime=st.st_mtime)]
     if stat.S_ISDIR(st.st_mode):
-        for root, _dirs, files in os.walk(path):
+        for root, _dirs, files in os.walk(path):  # blocking-ok: off the loop (to_thread)
             if files:
                 return _files_at(os.path.join(root, sorted(files)[0]))
     return []
