@@ -1,0 +1,333 @@
+"""One measurement, in the process it measures: Airflow's TriggerRunner, N file triggers.
+
+Started by :func:`devtools.bench.runner.run_runner_bench` as
+``python -m devtools.bench._hosted CONFIG_JSON OUT_JSON``, one fresh interpreter per
+measurement, so heap size, gc generations and the per-loop batcher start clean.
+
+Hosting.  ``TriggerRunner.arun()`` runs unchanged: its 1 s housekeeping loop
+(``cleanup_finished_triggers`` over every trigger, ``sync_state_to_supervisor``,
+``create_triggers``, ``cancel_triggers``), its block watchdog, and ``run_trigger`` for every
+trigger (greenback portal, log context, span, the ``events`` deque).  Only ``init_comms`` is
+replaced: instead of the socket to the parent process it installs :class:`StubSupervisor`,
+which answers each ``TriggerStateChanges`` with a ``TriggerStateSync`` carrying the RunTrigger
+workloads not yet handed over (the real supervisor drains its ``creating_triggers`` the same
+way), after encoding the request frame as the real comms does (the child's share of a round
+trip).  Any other request (connection, variable, XCom) raises: the triggers here use absolute
+paths and need none.  Workloads carry Fernet-encrypted kwargs and a TaskInstance, as the
+supervisor sends them.  Logging is configured as in the real triggerer child (JSON structlog),
+written to /dev/null instead of the supervisor's log socket (so log costs are a lower bound).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import cProfile
+import datetime as dt
+import gc
+import itertools
+import json
+import os
+import sys
+import time
+import traceback
+import uuid
+from collections import deque
+from pathlib import Path
+from typing import Any
+
+import psutil  # type: ignore[import-untyped]
+
+from devtools.bench import _experiments
+from devtools.bench._probes import LoopProbe, PokeCounter, StampedEvents, quantile, start_pyspy
+
+IDLE_INTERVAL = 5.0  # above this a run is hosting-only: no poke falls in the window
+
+
+class StubSupervisor:
+    """Stands in for ``TriggerCommsDecoder`` (see the module docstring)."""
+
+    def __init__(self, workloads: list[Any]) -> None:
+        self.pending = deque(workloads)
+        self._ids = itertools.count(1)
+        self._reader_task: asyncio.Task[None] | None = None
+
+    async def start(self) -> None:
+        self._reader_task = asyncio.create_task(_forever())
+
+    async def asend(self, msg: Any) -> Any:
+        from airflow.jobs.triggerer_job_runner import messages
+        from airflow.sdk.execution_time.comms import _RequestFrame
+
+        _RequestFrame(id=next(self._ids), body=msg.model_dump()).as_bytes()
+        if not isinstance(msg, messages.TriggerStateChanges):
+            raise RuntimeError(f"bench triggers must not call the parent: {msg!r}")
+        to_create, self.pending = list(self.pending), deque()
+        return messages.TriggerStateSync.model_construct(
+            to_create=to_create, to_cancel=set(), events_persisted=None
+        )
+
+    def send(self, msg: Any) -> Any:
+        raise RuntimeError(f"bench triggers must not call the parent: {msg!r}")
+
+
+async def _forever() -> None:
+    await asyncio.Event().wait()
+
+
+def phase(trigger_id: int) -> float:
+    """Return trigger ``trigger_id``'s start offset as a fraction of the interval.
+
+    Real sensors defer at different moments, so their pokes spread over the interval;
+    triggers created in one burst would all poke in the same instant here, and detection
+    latency would depend on where in the interval the files land.  A golden-ratio sequence
+    spreads both kinds of trigger evenly and identically.
+    """
+    return (trigger_id * 0.6180339887498949) % 1.0
+
+
+def hosted_runner(workloads: list[Any], interval: float) -> Any:
+    """Return Airflow's ``TriggerRunner`` with only its parent connection stubbed."""
+    from airflow.jobs.triggerer_job_runner import TriggerRunner
+
+    class HostedRunner(TriggerRunner):
+        async def init_comms(self) -> None:
+            from airflow.sdk.execution_time import task_runner
+
+            comms = StubSupervisor(workloads)
+            await comms.start()
+            self.comms_decoder = comms  # type: ignore[assignment]
+            task_runner.SUPERVISOR_COMMS = comms  # type: ignore[assignment]
+
+        async def run_trigger(self, trigger_id: int, *args: Any, **kwargs: Any) -> None:
+            # Spread starts (see phase()); awaiting the real coroutine costs nothing per poke.
+            await asyncio.sleep(phase(trigger_id) * min(interval, IDLE_INTERVAL))
+            await super().run_trigger(trigger_id, *args, **kwargs)
+
+    runner = HostedRunner()  # type: ignore[no-untyped-call]
+    runner.events = StampedEvents()
+    return runner
+
+
+def make_trigger(which: str, path: str, interval: float, started_at: float) -> Any:
+    if which == "stock":
+        from airflow.providers.standard.triggers.file import FileTrigger
+
+        return FileTrigger(filepath=path, poke_interval=interval)
+    from waitwise.triggers.file import FileArrivalTrigger
+    from waitwise.triggers.policy import Constant
+
+    cls = FileArrivalTrigger
+    if which == "waitwise-central":
+        from devtools.bench._central import CentralFileArrivalTrigger as cls
+
+    return cls(
+        filepath=path,
+        poll=Constant(interval=interval).to_config(),
+        timeout=7 * 86400.0,
+        started_at=started_at,
+    )
+
+
+def build_workloads(which: str, paths: list[str], interval: float) -> list[Any]:
+    """RunTrigger workloads as the supervisor sends them: encrypted kwargs and a task instance."""
+    from airflow.executors.workloads.task import TaskInstanceDTO
+    from airflow.executors.workloads.trigger import RunTrigger
+    from airflow.models.trigger import Trigger
+
+    now = time.time()
+    timeout_after = dt.datetime.now(dt.UTC) + dt.timedelta(days=7)
+    dag_version_id = uuid.uuid4()
+    workloads = []
+    for trigger_id, path in enumerate(paths, start=1):
+        # waitwise pokes on a schedule anchored at started_at: spread the anchors the same
+        # way, in the past (a wait does not start before its anchor).
+        started_at = now - (1.0 - phase(trigger_id)) * interval
+        classpath, kwargs = make_trigger(which, path, interval, started_at).serialize()
+        ti = TaskInstanceDTO(
+            id=uuid.uuid4(),
+            task_id=f"wait_{trigger_id}",
+            dag_id="bench_trigger_runner",
+            run_id="bench",
+            try_number=1,
+            dag_version_id=dag_version_id,
+            pool_slots=1,
+            priority_weight=1,
+        )
+        encrypted = Trigger.encrypt_kwargs(kwargs)
+        workloads.append(
+            RunTrigger(
+                id=trigger_id,
+                classpath=classpath,
+                encrypted_kwargs=encrypted,
+                ti=ti,
+                timeout_after=timeout_after,
+            )
+        )
+    return workloads
+
+
+def stage_files(work: Path, n: int, create: bool) -> tuple[list[str], Path]:
+    """Return the N watched paths (``data/batch/fNNNNN.csv``) and the staging directory.
+
+    The files are created up front in ``data/staging``: on this VM's ext4 creating 10,000
+    files takes ~3.5 s, far from "at once"; renaming ``staging`` to ``batch`` lands all of
+    them in one syscall.
+    """
+    staging = work / "data" / "staging"
+    staging.mkdir(parents=True)
+    for i in range(n if create else 0):
+        (staging / f"f{i:05d}.csv").write_bytes(b"x")
+    return [str(work / "data" / "batch" / f"f{i:05d}.csv") for i in range(n)], staging
+
+
+async def wait_started(runner: Any, run_task: Any, counter: PokeCounter, cfg: Any) -> None:
+    """Return once all N triggers run and each has poked (one full round after creation)."""
+    n, limit = cfg["n"], time.monotonic() + 900
+    while len(runner.triggers) < n or runner.to_create or runner.comms_decoder.pending:
+        if run_task.done() or runner.failed_triggers or time.monotonic() > limit:
+            failed = list(runner.failed_triggers)[:1]
+            raise RuntimeError(f"setup stalled at {len(runner.triggers)}/{n}: {failed}")
+        await asyncio.sleep(0.2)
+    target = counter.count + n if cfg["interval"] <= IDLE_INTERVAL else n
+    while counter.count < target:
+        if run_task.done() or time.monotonic() > limit:
+            raise RuntimeError(f"triggers did not start: {counter.count}/{target} pokes")
+        await asyncio.sleep(0.2)
+
+
+async def detect(
+    cfg: dict[str, Any], staging: Path, runner: Any, probe: LoopProbe
+) -> dict[str, Any]:
+    """Land every file at once, time each trigger until its event is in ``runner.events``."""
+    n = cfg["n"]
+    sampler = start_pyspy(cfg.get("pyspy") and f"{cfg['pyspy']}.detect", 8)
+    cpu0 = time.process_time()
+    staging.rename(staging.parent / "batch")  # noqa: ASYNC240 - the landing: one syscall
+    landed = time.monotonic()
+    while len(runner.events.stamps) < n and time.monotonic() < landed + 120:  # noqa: ASYNC110
+        await asyncio.sleep(0.05)
+    cpu = time.process_time() - cpu0
+    if sampler:
+        await asyncio.to_thread(sampler.wait)
+    latencies = [t - landed for t in runner.events.stamps.values()]
+    return {
+        "detected": len(latencies),
+        "detect_p50_s": quantile(latencies, 0.5),
+        "detect_p99_s": quantile(latencies, 0.99),
+        "detect_max_s": max(latencies, default=float("nan")),
+        "detect_cpu_ms_per_event": 1000 * cpu / max(len(latencies), 1),
+        **probe.take("detect_"),
+    }
+
+
+async def steady_window(
+    cfg: dict[str, Any], counter: PokeCounter, probe: LoopProbe
+) -> dict[str, Any]:
+    """Measure CPU, pokes, context switches and loop lag over ``cfg["window"]`` seconds."""
+    proc = psutil.Process()
+    profiler = cProfile.Profile() if cfg.get("profile") else None
+    sampler = start_pyspy(cfg.get("pyspy"), cfg["window"])
+    t0, cpu0, pokes0 = time.monotonic(), time.process_time(), counter.count
+    times0, ctx0 = proc.cpu_times(), proc.num_ctx_switches()
+    if profiler:
+        profiler.enable()
+    await asyncio.sleep(cfg["window"])
+    if profiler:
+        profiler.disable()
+        profiler.dump_stats(cfg["profile"])
+    wall, cpu = time.monotonic() - t0, time.process_time() - cpu0
+    pokes, n = counter.count - pokes0, cfg["n"]
+    times1, ctx1 = proc.cpu_times(), proc.num_ctx_switches()
+    if sampler:
+        await asyncio.to_thread(sampler.wait)
+    user, system = times1.user - times0.user, times1.system - times0.system
+    switches = sum(ctx1) - sum(ctx0)
+    return {
+        "cpu_pct": 100 * cpu / wall,
+        "cpu_us_per_trigger_s": 1e6 * cpu / (n * wall),
+        "pokes_per_trigger_s": pokes / (n * wall),
+        "cpu_us_per_poke": 1e6 * cpu / pokes if pokes else float("nan"),
+        "sys_cpu_share": system / max(user + system, 1e-9),
+        "ctx_switches_per_s": switches / wall,
+        **probe.take(),
+    }
+
+
+async def measure(cfg: dict[str, Any], work: Path) -> dict[str, Any]:
+    """Host N triggers, measure the steady window, then (optionally) detection."""
+    n, which, interval = cfg["n"], cfg["which"], cfg["interval"]
+    detecting = cfg["detect"] and interval <= IDLE_INTERVAL
+    paths, staging = stage_files(work, n, create=detecting)
+    counter = PokeCounter()
+    counter.install(which)
+    experiments = _experiments.install(cfg)
+    build_workloads(which, paths[:1], interval)  # imports and first-use caches before rss0
+    rss0 = psutil.Process().memory_info().rss
+    t_setup = time.monotonic()
+    runner = hosted_runner(build_workloads(which, paths, interval), interval)
+    run_task = asyncio.create_task(runner.arun())
+    await wait_started(runner, run_task, counter, cfg)
+    setup_s = time.monotonic() - t_setup
+    await asyncio.sleep(2.0)
+    if cfg["gc_freeze"]:
+        gc.freeze()
+    probe = LoopProbe()
+    probe_task = asyncio.create_task(probe.run())
+    result = {k: cfg[k] for k in ("which", "n", "interval", "window", "gc_freeze")}
+    result.update(experiments=experiments, setup_s=setup_s, code=code_under_test())
+    result.update(await steady_window(cfg, counter, probe))
+    result["rss_kib_per_trigger"] = (psutil.Process().memory_info().rss - rss0) / 1024 / n
+    if which != "stock":
+        from waitwise.triggers import _fsbatch
+
+        result["batches_total"] = sum(b.batches for b in _fsbatch._BATCHERS.values())
+    if detecting:
+        result.update(await detect(cfg, staging, runner, probe))
+    probe_task.cancel()
+    return result
+
+
+def code_under_test() -> dict[str, str]:
+    """Return short hashes of the waitwise modules measured (they change while others work)."""
+    import hashlib
+
+    import waitwise.triggers
+
+    root = Path(waitwise.triggers.__file__).parent
+    names = ("base.py", "_fsbatch.py", "file.py", "runtime.py")
+    return {
+        name: hashlib.sha1((root / name).read_bytes(), usedforsecurity=False).hexdigest()[:10]
+        for name in names
+    }
+
+
+def configure_like_triggerer_child() -> None:
+    """Set up the process as the triggerer's child does before ``TriggerRunner.run``."""
+    from airflow.sdk.log import configure_logging, reset_logging
+
+    os.environ["_AIRFLOW_PROCESS_CONTEXT"] = "client"
+    reset_logging()  # type: ignore[no-untyped-call]
+    sink = open(os.devnull, "wb")  # noqa: SIM115 - lives as long as the process
+    configure_logging(json_output=True, output=sink, sending_to_supervisor=True)
+
+
+async def write_and_exit(cfg: dict[str, Any], out: Path) -> None:
+    result = await measure(cfg, out.parent)
+    out.write_text(json.dumps(result, indent=1))  # noqa: ASYNC240 - measurement is over
+    # Exit here: asyncio.run would cancel N live trigger tasks one by one on its way out.
+    os._exit(0)
+
+
+def main(argv: list[str]) -> None:
+    out = Path(argv[1])
+    try:
+        configure_like_triggerer_child()
+        asyncio.run(write_and_exit(json.loads(argv[0]), out))
+    except BaseException:
+        # Airflow's logging setup swallows stderr here: leave the traceback for the parent.
+        out.with_suffix(".err").write_text(traceback.format_exc())
+        raise
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])

@@ -1,0 +1,116 @@
+"""What the hosted benchmark measures with: poke counters, the loop-lag watchdog, samplers."""
+
+from __future__ import annotations
+
+import asyncio
+import gc
+import os
+import shutil
+import subprocess
+import time
+from collections import deque
+from typing import Any
+
+
+class PokeCounter:
+    """Count pokes without touching trigger code: wrap the one call each poke makes.
+
+    stock: ``glob`` as imported by ``airflow.providers.standard.triggers.file`` (every
+    ``FileTrigger.run`` iteration calls it once); waitwise: ``_fsbatch.check_all`` (runs once
+    per batch in the worker thread and adds the batch's number of queries).  The wrapper
+    costs one Python call per poke (stock) or per batch (waitwise).
+    """
+
+    def __init__(self) -> None:
+        self.count = 0
+
+    def install(self, which: str) -> None:
+        if which == "stock":
+            from airflow.providers.standard.triggers import file as stock
+
+            real_glob = stock.glob  # type: ignore[attr-defined]
+
+            def counted_glob(pathname: str, *, recursive: bool = False) -> list[str]:
+                self.count += 1
+                return real_glob(pathname, recursive=recursive)
+
+            stock.glob = counted_glob  # type: ignore[attr-defined,assignment]
+            return
+        from waitwise.triggers import _fsbatch
+
+        real_check_all = _fsbatch.check_all
+
+        def counted_check_all(queries: list[Any]) -> Any:
+            self.count += len(queries)
+            return real_check_all(queries)
+
+        _fsbatch.check_all = counted_check_all
+
+
+class StampedEvents(deque):  # type: ignore[type-arg]
+    """The runner's outbound ``events`` deque, noting when each trigger's first event lands."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.stamps: dict[int, float] = {}
+
+    def append(self, entry: Any) -> None:
+        self.stamps.setdefault(entry.trigger_id, time.monotonic())
+        super().append(entry)
+
+
+class LoopProbe:
+    """Airflow's watchdog idea (sleep 0.1 s, record the overshoot), plus gc pause times."""
+
+    def __init__(self) -> None:
+        self.lags: list[float] = []
+        self.gc_pauses: list[tuple[int, float]] = []
+        self._gc_start = 0.0
+        gc.callbacks.append(self._on_gc)
+
+    def _on_gc(self, phase: str, info: dict[str, int]) -> None:
+        if phase == "start":
+            self._gc_start = time.perf_counter()
+        else:
+            pause = time.perf_counter() - self._gc_start
+            self.gc_pauses.append((info["generation"], pause))
+
+    async def run(self) -> None:
+        while True:
+            last = time.monotonic()
+            await asyncio.sleep(0.1)
+            self.lags.append(time.monotonic() - last - 0.1)
+
+    def take(self, prefix: str = "") -> dict[str, Any]:
+        """Summarize and reset: lag p99/max, overshoots > 0.1 s, gc pauses."""
+        lags, pauses = self.lags, self.gc_pauses
+        self.lags, self.gc_pauses = [], []
+        return {
+            f"{prefix}lag_p99_ms": 1000 * quantile(lags, 0.99),
+            f"{prefix}lag_max_ms": 1000 * max(lags, default=float("nan")),
+            f"{prefix}blocked_over_200ms": sum(lag > 0.1 for lag in lags),
+            f"{prefix}gc_pause_max_ms": 1000 * max((p for _, p in pauses), default=0.0),
+            f"{prefix}gc_gen2_collections": sum(g == 2 for g, _ in pauses),
+            f"{prefix}gc_seconds": float(sum(p for _, p in pauses)),
+        }
+
+
+def quantile(values: list[float], q: float) -> float:
+    if not values:
+        return float("nan")
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+
+def start_pyspy(out: str | None, seconds: float) -> subprocess.Popen[bytes] | None:
+    """Sample this process (all threads) with py-spy into ``out`` (raw/collapsed stacks).
+
+    Only when asked; needs ``py-spy`` on PATH or in ``$PY_SPY``.  Non-blocking sampling, so
+    the process is never paused.
+    """
+    if not out:
+        return None
+    exe = os.environ.get("PY_SPY") or shutil.which("py-spy") or "py-spy"
+    cmd = [exe, "record", "--pid", str(os.getpid()), "--duration", str(int(seconds))]
+    cmd += ["--rate", "200", "--threads", "--nonblocking", "--format", "raw", "-o", out]
+    return subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)

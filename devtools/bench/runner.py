@@ -1,0 +1,310 @@
+"""N waiting file triggers in Airflow's own TriggerRunner: waitwise next to FileTrigger.
+
+Each measurement runs in a fresh interpreter (:mod:`devtools.bench._hosted`, whose docstring
+says how the runner is hosted without a triggerer parent).  Columns:
+
+- CPU %: process CPU time (all threads, so waitwise's batch thread counts) / wall time over a
+  window that starts once every trigger has poked after the last one was created, plus 2 s.
+- CPU per trigger-second: that CPU / (N x window).  Per poke, gross: CPU / pokes.  Per poke,
+  net: (CPU per trigger-second - hosting) / pokes per trigger-second, where "hosting" is the
+  same trigger's run with a 1 h interval (no poke in the window): baseline.md's
+  ``a + b / interval`` split; ``b`` (stock ~14.6 us there) is the trigger's, ``a`` the runner's.
+- Pokes: stock counts calls of the ``glob`` its module imported (one per ``run`` iteration);
+  waitwise counts the queries handed to ``_fsbatch.check_all`` (one per probe).
+- Memory per trigger: (RSS after the window - RSS before the workloads were built) / N.
+- Loop lag: a watchdog task sleeping 0.1 s records its overshoot (Airflow's own watchdog
+  logs "blocked" when the overshoot passes 0.1 s); p99 and max.  ``gc.callbacks`` time every
+  collection, so a stall can be matched to a gc pause.
+- Detection: the N files are created beforehand in a staging directory, renamed into place in
+  one syscall (all land at once); latency = when each trigger's event is appended to the
+  runner's ``events`` deque (what the runner hands the supervisor at its next 1 s sync) minus
+  the rename.  CPU per event = CPU from the rename to the last event / events.
+- gc frozen: ``gc.freeze()`` once all triggers run, so full collections over Airflow's
+  per-trigger greenback portals (baseline.md) no longer cause the stalls being compared.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+REPO = Path(__file__).resolve().parents[2]
+HOSTING_INTERVAL = 3600.0
+WHICH = ("stock", "waitwise")
+PROTOTYPES = ("waitwise-central",)  # benchmark-only designs, see _central.py
+LABEL = {
+    "stock": "Airflow FileTrigger",
+    "waitwise": "FileArrivalTrigger",
+    "waitwise-central": "prototype: one scheduler per loop (_central.py)",
+}
+EXPERIMENTS = ("batch_window", "quiet_success")
+# baseline.md, "Trigger capacity" (FileTrigger in TriggerRunner; another run, medians of 3).
+BASELINE = (
+    "| 10,000 | normal | Airflow FileTrigger (baseline.md) | 24.7 | 24.2 | 9.6 | | 14.6 "
+    "| 13 | 67 / 297 | | 3.8 / 6.4 (4.4 / 6.8 in its text) | ~1 | |",
+    "| 10,000 | frozen | Airflow FileTrigger (baseline.md) | | | | | | | max 22 | | | | |",
+    "| 1,000 | normal | Airflow FileTrigger (baseline.md) | 2.9 | | | | | 14 "
+    "| 2.3 / 4.0 | | 0.53 / 1.0 | | |",
+)
+
+
+def run_runner_bench(
+    n: int,
+    interval: float,
+    window: float,
+    *,
+    which: str,
+    gc_freeze: bool,
+    detect: bool = True,
+    profile: str | None = None,
+    pyspy: str | None = None,
+    batch_window: float | None = None,
+    quiet_success: bool = False,
+    timeout: float = 1200.0,
+) -> dict[str, Any]:
+    """Measure N ``which`` triggers ("stock" or "waitwise") in a fresh TriggerRunner process.
+
+    :param interval: poke interval in seconds (above 5 s: hosting-only run, no detection).
+    :param window: seconds of steady state measured once every trigger runs.
+    :param detect: after the window, land all N files at once and time the events.
+    :param profile: write a cProfile of the window (event-loop thread only) to this path.
+    :param pyspy: write py-spy raw samples of the window (and ``.detect`` of detection) here;
+        needs ``py-spy`` on PATH or in ``$PY_SPY``.
+    :param batch_window: experiment: proposed ``_fsbatch`` drain (see ``_experiments``).
+    :param quiet_success: experiment: no waitwise INFO line per finished wait.
+    """
+    if which not in WHICH + PROTOTYPES:
+        raise ValueError(f"which must be one of {WHICH + PROTOTYPES}, got {which!r}")
+    cfg = {
+        "n": n,
+        "interval": interval,
+        "window": window,
+        "which": which,
+        "gc_freeze": gc_freeze,
+        "detect": detect,
+        "profile": profile,
+        "pyspy": pyspy,
+        "batch_window": batch_window,
+        "quiet_success": quiet_success,
+    }
+    with tempfile.TemporaryDirectory(prefix="waitwise-runner-bench-") as tmp:
+        out = Path(tmp) / "result.json"
+        proc = subprocess.run(
+            [sys.executable, "-m", "devtools.bench._hosted", json.dumps(cfg), str(out)],
+            cwd=REPO,
+            env=_child_env(Path(tmp)),
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            check=False,
+        )
+        if proc.returncode != 0 or not out.exists():
+            err = out.with_suffix(".err")
+            detail = err.read_text() if err.exists() else proc.stderr[-3000:]
+            raise RuntimeError(f"bench child failed ({proc.returncode}) for {cfg}:\n{detail}")
+        result: dict[str, Any] = json.loads(out.read_text())
+    return result
+
+
+def _child_env(tmp: Path) -> dict[str, str]:
+    from cryptography.fernet import Fernet
+
+    return {
+        **os.environ,
+        "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")])),
+        "AIRFLOW_HOME": str(tmp / "airflow_home"),
+        "AIRFLOW__CORE__FERNET_KEY": Fernet.generate_key().decode(),
+        "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+    }
+
+
+def measure_set(
+    n: int,
+    window: float,
+    gc_freeze: bool,
+    hosting: bool,
+    exp: dict[str, Any],
+    whiches: tuple[str, ...] = WHICH,
+) -> dict[str, dict[str, Any]]:
+    """Run each trigger (experiments only on waitwise); add hosting and net per poke."""
+    rows = {}
+    for which in whiches:
+        kw = exp if which == "waitwise" else {}
+        row = run_runner_bench(n, 1.0, window, which=which, gc_freeze=gc_freeze, **kw)
+        if hosting:
+            idle = run_runner_bench(
+                n,
+                HOSTING_INTERVAL,
+                min(window, 10.0),
+                which=which,
+                gc_freeze=gc_freeze,
+                detect=False,
+                **kw,
+            )
+            row["hosting_us_per_trigger_s"] = idle["cpu_us_per_trigger_s"]
+            row["cpu_us_per_poke_net"] = (
+                row["cpu_us_per_trigger_s"] - idle["cpu_us_per_trigger_s"]
+            ) / row["pokes_per_trigger_s"]
+        rows[which] = row
+        _log(f"  {which}: {row['cpu_pct']:.1f}% CPU, {row.get('detect_p99_s', 0):.2f}s p99")
+    return rows
+
+
+COLUMNS = (
+    ("CPU % core", ("cpu_pct",)),
+    ("CPU us / trigger-s", ("cpu_us_per_trigger_s",)),
+    ("hosting us / trigger-s", ("hosting_us_per_trigger_s",)),
+    ("CPU us / poke gross", ("cpu_us_per_poke",)),
+    ("CPU us / poke net", ("cpu_us_per_poke_net",)),
+    ("KiB / trigger", ("rss_kib_per_trigger",)),
+    ("loop lag p99 / max ms", ("lag_p99_ms", "lag_max_ms")),
+    ("gc pause max ms", ("gc_pause_max_ms",)),
+    ("detect p50 / p99 s", ("detect_p50_s", "detect_p99_s")),
+    ("detect CPU ms / event", ("detect_cpu_ms_per_event",)),
+    ("lag max in detection ms", ("detect_lag_max_ms",)),
+)
+
+
+def _fmt(value: float | None) -> str:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "-"
+    return f"{value:.3g}" if abs(value) < 1000 else f"{value:.0f}"
+
+
+def _cells(row: dict[str, Any]) -> list[str]:
+    return [" / ".join(_fmt(row.get(k)) for k in keys) for _, keys in COLUMNS]
+
+
+def _ratio_cells(ww: dict[str, Any], st: dict[str, Any]) -> list[str]:
+    def ratio(key: str) -> str:
+        a, b = ww.get(key), st.get(key)
+        return f"{a / b:.2f}x" if a is not None and b and not math.isnan(a / b) else "-"
+
+    return [" / ".join(ratio(k) for k in keys) for _, keys in COLUMNS]
+
+
+def table(results: list[tuple[int, bool, dict[str, dict[str, Any]]]]) -> str:
+    """Return the markdown table: a stock row, a waitwise row and their ratio per setup."""
+    head = ["N", "gc", "trigger", *(name for name, _ in COLUMNS)]
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for n, frozen, rows in results:
+        gc_label = "frozen" if frozen else "normal"
+        for which, row in rows.items():
+            label = LABEL[which] + _exp_label(row)
+            lines.append("| " + " | ".join([f"{n:,}", gc_label, label, *_cells(row)]) + " |")
+        for which in list(rows)[1:]:
+            cells = [f"{n:,}", gc_label, f"**{which} / stock**"]
+            cells += _ratio_cells(rows[which], rows["stock"])
+            lines.append("| " + " | ".join(cells) + " |")
+    lines.extend(BASELINE)
+    return "\n".join(lines)
+
+
+def _exp_label(row: dict[str, Any]) -> str:
+    return f" [experiment: {', '.join(row['experiments'])}]" if row.get("experiments") else ""
+
+
+def goals(results: list[tuple[int, bool, dict[str, dict[str, Any]]]]) -> str:
+    """Return one line per issue-3 goal, from the largest N measured."""
+    big = max(n for n, _, _ in results)
+    lines = [f"Goals (N={big:,}, same run):"]
+    for n, frozen, rows in results:
+        if n == big:
+            gc_label = "gc frozen" if frozen else "gc normal"
+            lines += [_goal_line(gc_label, w, rows[w], rows["stock"]) for w in list(rows)[1:]]
+    return "\n".join(lines)
+
+
+def _goal_line(gc_label: str, which: str, ww: dict[str, Any], st: dict[str, Any]) -> str:
+    net = ww.get("cpu_us_per_poke_net", math.nan) / st.get("cpu_us_per_poke_net", math.nan)
+    met = "met" if net <= 0.5 else "NOT met"
+    p99 = ww.get("detect_p99_s", math.nan)
+    return (
+        f"- {gc_label}, {which}: CPU/poke net vs stock = {net:.2f}x (goal <= 0.5x: {met}); "
+        f"detection p99 {_fmt(p99)} s vs stock {_fmt(st.get('detect_p99_s'))} s "
+        f"(goal <= 1.5 s: {'met' if p99 <= 1.5 else 'NOT met'}); loop lag max "
+        f"{_fmt(ww['lag_max_ms'])} ms steady / {_fmt(ww.get('detect_lag_max_ms'))} ms "
+        f"in detection vs stock {_fmt(st['lag_max_ms'])} / "
+        f"{_fmt(st.get('detect_lag_max_ms'))} ms (gc pause max {_fmt(ww['gc_pause_max_ms'])}"
+        f" / {_fmt(ww.get('detect_gc_pause_max_ms'))} ms)"
+    )
+
+
+def _log(msg: str) -> None:
+    print(msg, file=sys.stderr, flush=True)
+
+
+def run_table(
+    ns: list[int], window: float, hosting: bool, exp: dict[str, Any], whiches: tuple[str, ...]
+) -> list[Any]:
+    results = []
+    for n in ns:
+        for frozen in (False, True):
+            _log(f"N={n:,} gc {'frozen' if frozen else 'normal'} ...")
+            rows = measure_set(n, window, frozen, hosting, exp, whiches)
+            results.append((n, frozen, rows))
+    return results
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--n", type=int, nargs="+", default=[1000, 10000])
+    p.add_argument("--window", type=float, default=20.0)
+    p.add_argument("--quick", action="store_true", help="N=1000 only, 10 s windows")
+    p.add_argument("--no-hosting", action="store_true", help="skip the 1 h-interval runs")
+    p.add_argument("--json", help="also write every raw result to this file")
+    p.add_argument("--which", choices=WHICH + PROTOTYPES, help="one measurement, as JSON")
+    p.add_argument("--interval", type=float, default=1.0)
+    p.add_argument("--gc-freeze", action="store_true")
+    p.add_argument("--no-detect", action="store_true")
+    p.add_argument("--profile", help="cProfile of the window (single measurement)")
+    p.add_argument("--pyspy", help="py-spy samples of the window (single measurement)")
+    p.add_argument("--batch-window", type=float, help="experiment, waitwise only")
+    p.add_argument("--quiet-success", action="store_true", help="experiment, waitwise only")
+    p.add_argument("--with-prototype", action="store_true", help="add _central.py's rows")
+    return p
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Print the markdown table (or, with ``--which``, one measurement as JSON)."""
+    args = _parser().parse_args(argv)
+    exp = {k: v for k in EXPERIMENTS if (v := getattr(args, k))}
+    if args.which:
+        result = run_runner_bench(
+            args.n[0],
+            args.interval,
+            args.window,
+            which=args.which,
+            gc_freeze=args.gc_freeze,
+            detect=not args.no_detect,
+            profile=args.profile,
+            pyspy=args.pyspy,
+            **exp,
+        )
+        print(json.dumps(result, indent=1))
+        return
+    ns, window = ([1000], 10.0) if args.quick else (args.n, args.window)
+    started = time.monotonic()
+    whiches = WHICH + (PROTOTYPES if args.with_prototype else ())
+    results = run_table(ns, window, not args.no_hosting, exp, whiches)
+    if args.json:
+        Path(args.json).write_text(json.dumps(results, indent=1))
+    print(table(results))
+    print()
+    print(goals(results))
+    print(
+        f"\n({time.monotonic() - started:.0f} s; 1 s poke interval, {window:.0f} s windows; "
+        f"one run per cell on a shared 2-core machine: compare ratios, not absolutes)"
+    )
+
+
+if __name__ == "__main__":
+    main()
