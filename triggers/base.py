@@ -41,6 +41,8 @@ from airflow.triggers.base import (
 )
 
 from waitwise.triggers import metrics, runtime
+from waitwise.triggers._fsbatch import FileQuery
+from waitwise.triggers._hub import Watch, hub
 from waitwise.triggers._progress import Schedule, Tally, optional_seconds, positive_seconds
 from waitwise.triggers.breaker import BreakerConfig
 from waitwise.triggers.errors import PolicyConfigError, ProbeError
@@ -239,6 +241,9 @@ class PolicyTrigger(BaseTrigger):
     async def _poll_window(self, window: Window, tally: Tally, rt: runtime.Runtime) -> WaitStatus:
         key = self.seed_key() + (f"#w{window.index}" if window.index else "")
         schedule = Schedule.resumed(self.policy, key, window.opens_at, rt.clock.now())
+        query = self.batch_query()
+        if query is not None:
+            return await self._poll_in_hub(query, key, schedule, window, tally, rt)
         log.info(
             "Waiting for %s (window %d, poll=%s): deadline in %.1fs, resuming at poke %d",
             self.describe(),
@@ -285,6 +290,43 @@ class PolicyTrigger(BaseTrigger):
             "deadline clamp" if schedule.clamped(closes_at) else "policy",
         )
         return delay
+
+    def batch_query(self) -> FileQuery | None:
+        """Return the check as a query the loop's poll hub can batch, or ``None``.
+
+        Triggers that return one are polled by :mod:`waitwise.triggers._hub` (one scheduler
+        and one thread hop per batch for every trigger on the loop); the others run their own
+        loop around :meth:`probe`.
+        """
+        return None
+
+    async def _poll_in_hub(
+        self,
+        query: FileQuery,
+        key: str,
+        schedule: Schedule,
+        window: Window,
+        tally: Tally,
+        rt: runtime.Runtime,
+    ) -> WaitStatus:
+        def error_delay(errors_in_row: int) -> float:
+            state = PollState(attempt=errors_in_row)
+            return interval_at(self.retry.probe_backoff, f"{key}#error", state)
+
+        future: asyncio.Future[WaitStatus] = asyncio.get_running_loop().create_future()
+        entry = Watch(
+            query=query,
+            schedule=schedule,
+            closes_at=window.closes_at,
+            tally=tally,
+            future=future,
+            error_delay=error_delay,
+            max_errors=self.retry.max_probe_errors,
+            tags=self._tags(),
+            due=rt.clock.now(),
+        )
+        hub(rt.clock, rt.metrics).watch(entry)
+        return await future
 
     async def _reopen(
         self,
@@ -339,7 +381,9 @@ class PolicyTrigger(BaseTrigger):
         rt.metrics.timing(metrics.WAIT_SECONDS, payload["elapsed_s"], self._tags())
         if ledger is not None:
             await ledger.write(self._outcome(status), self._record_fields(tally, now))
-        level = logging.INFO if status is WaitStatus.SUCCESS else logging.WARNING
+        # Success at DEBUG: Airflow already logs "Trigger fired event" with the payload, and a
+        # second line per event is measurable CPU when thousands of files land at once.
+        level = logging.DEBUG if status is WaitStatus.SUCCESS else logging.WARNING
         log.log(level, "%s", payload["message"])
         event = self.final_event(payload)
         if self.xcom_push and isinstance(event, TaskSuccessEvent):

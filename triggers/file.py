@@ -65,6 +65,10 @@ class FileArrivalTrigger(PolicyTrigger):
         conn = await BaseHook.aget_connection(self.fs_conn_id)
         return str(conn.extra_dejson.get("path", ""))
 
+    def batch_query(self) -> FileQuery | None:
+        """Return the resolved query: the loop's poll hub checks it with everyone else's."""
+        return self._query
+
     async def probe(self) -> list[FoundItem]:
         """Check the path once through the loop's shared batcher."""
         assert self._query is not None, "prepare() runs before the first probe"

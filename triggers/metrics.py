@@ -15,8 +15,8 @@ DETECTION_LAG: Final = "waitwise.detection_lag_seconds"
 class MetricsSink(Protocol):
     """Where counters and timings go: Airflow's stats in production, a list in tests."""
 
-    def incr(self, name: str, tags: dict[str, str]) -> None:
-        """Add one to counter ``name``."""
+    def incr(self, name: str, tags: dict[str, str], count: int = 1) -> None:
+        """Add ``count`` to counter ``name``."""
         ...
 
     def timing(self, name: str, seconds: float, tags: dict[str, str]) -> None:
@@ -27,7 +27,7 @@ class MetricsSink(Protocol):
 class NullSink:
     """Discard every metric."""
 
-    def incr(self, name: str, tags: dict[str, str]) -> None:
+    def incr(self, name: str, tags: dict[str, str], count: int = 1) -> None:
         """Do nothing."""
 
     def timing(self, name: str, seconds: float, tags: dict[str, str]) -> None:
@@ -37,11 +37,11 @@ class NullSink:
 class StatsSink:
     """Send metrics through Airflow's own stats module (StatsD or OpenTelemetry, per config)."""
 
-    def incr(self, name: str, tags: dict[str, str]) -> None:
-        """Increment ``name`` in Airflow's stats backend."""
+    def incr(self, name: str, tags: dict[str, str], count: int = 1) -> None:
+        """Increment ``name`` by ``count`` in Airflow's stats backend."""
         from airflow.sdk.observability import stats
 
-        stats.incr(name, tags=tags)
+        stats.incr(name, count, tags=tags)
 
     def timing(self, name: str, seconds: float, tags: dict[str, str]) -> None:
         """Record ``seconds`` (as milliseconds, StatsD's unit) in Airflow's stats backend."""

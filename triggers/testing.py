@@ -47,9 +47,9 @@ class RecordingSink:
 
     records: list[tuple[str, str, float, dict[str, str]]] = field(default_factory=list)
 
-    def incr(self, name: str, tags: dict[str, str]) -> None:
+    def incr(self, name: str, tags: dict[str, str], count: int = 1) -> None:
         """Record a counter increment."""
-        self.records.append(("incr", name, 1.0, tags))
+        self.records.append(("incr", name, float(count), tags))
 
     def timing(self, name: str, seconds: float, tags: dict[str, str]) -> None:
         """Record a timing."""

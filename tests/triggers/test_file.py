@@ -10,12 +10,10 @@ import pytest
 from airflow.triggers.base import TaskSkippedEvent, TaskSuccessEvent, TriggerEvent
 
 from waitwise.triggers import _fsbatch
-from waitwise.triggers.errors import PolicyConfigError, ProbeError
-from waitwise.triggers.events import FoundItem
+from waitwise.triggers.errors import PolicyConfigError
 from waitwise.triggers.file import FileArrivalTrigger
 from waitwise.triggers.metrics import (
     POKES,
-    PROBE_ERRORS,
     WAIT_SECONDS,
     WAITS_ERRORED,
     WAITS_SUCCEEDED,
@@ -115,24 +113,22 @@ async def test_anchor_recovered_from_airflow_trigger_timeout(tmp_path: Path) -> 
     assert clock.sleeps == [3.0, 8.0, 7.0]  # resume at +12: +15 +23, clamp to +30
 
 
-class Broken(FileArrivalTrigger):
-    async def probe(self) -> list[FoundItem]:
-        raise ProbeError("disk on fire") from PermissionError(13, "denied")
-
-
-async def test_a_probe_that_keeps_failing_backs_off_then_ends_as_error(tmp_path: Path) -> None:
-    kwargs = make(tmp_path, poll=Constant(interval=2.0).to_config(), timeout=600.0).serialize()[1]
+async def test_a_check_that_keeps_failing_backs_off_then_ends_as_error(tmp_path: Path) -> None:
+    (tmp_path / "a").symlink_to(tmp_path / "b")
+    (tmp_path / "b").symlink_to(tmp_path / "a")  # stat() raises OSError(ELOOP): a real error
+    poll = Constant(interval=2.0).to_config()
+    trigger = make(tmp_path, filepath=str(tmp_path / "a"), poll=poll, timeout=600.0)
     clock = FakeClock(now_s=T0)
     sink = RecordingSink()
-    event = await first_event(Broken(**kwargs), clock, sink)
+    event = await first_event(trigger, clock, sink)
 
     # RetryStrategy's default probe_backoff Exponential(1, 2, 60), max_probe_errors 5:
     # never a sleep of zero, and the 6th error in a row ends the wait.
     assert clock.sleeps == [1.0, 2.0, 4.0, 8.0, 16.0]
     assert event.payload["status"] == "error"
     assert event.payload["errors"] == 6
-    assert event.payload["last_error"] == "PermissionError: disk on fire"
-    assert sink.names() == [POKES, PROBE_ERRORS] * 6 + [WAITS_ERRORED, WAIT_SECONDS]
+    assert event.payload["last_error"].startswith("OSError: [Errno 40] Too many levels")
+    assert sink.names() == [POKES] * 6 + [WAITS_ERRORED, WAIT_SECONDS]
 
 
 async def test_cancellation_is_clean(tmp_path: Path) -> None:
