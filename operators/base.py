@@ -47,7 +47,10 @@ from waitwise.triggers.store import validate_source
 from waitwise.triggers.windows import span_bound
 
 DEADLINE_GRACE: Final = 60.0
-SCHEDULED_AT: Final = "{{ (data_interval_end or dag_run.run_after).isoformat() }}"
+SCHEDULED_AT: Final = (
+    "{{ (data_interval_end if data_interval_end is defined and data_interval_end"
+    " else dag_run.run_after) | string }}"
+)
 """When the data was due, rendered by Airflow (in the triggerer on the start_from_trigger path)."""
 
 

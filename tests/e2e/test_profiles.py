@@ -81,6 +81,7 @@ def test_breaker_opens_rejects_fast_half_opens_and_closes(
     assert breaker_of(airflow, "e2e_feed")["state"] == "closed"
     outcomes = [r["outcome"] for r in history_of(airflow, "e2e_feed")]
     assert outcomes == ["skipped", "skipped", "breaker_open", "success"]
+    assert all(r["scheduled_at"] for r in history_of(airflow, "e2e_feed"))  # rendered
 
 
 def test_two_triggerers_share_one_breaker(airflow: AirflowHarness) -> None:
