@@ -36,12 +36,17 @@ class Schedule:
     Poke *k* of the window is due at ``opens_at + T_k``, ``T_k`` the sum of the first
     *k - 1* intervals of ``policy`` under ``key``; :meth:`resumed` finds the place from the
     time alone, so a rebuilt trigger continues instead of starting over.
+
+    Once a monotone policy returns its ``max_interval`` every later interval is that value
+    (``flat``), so the schedule then advances by arithmetic alone, without asking the policy:
+    the steady state of a constant or capped policy costs no policy call per poke.
     """
 
     policy: IntervalPolicy
     key: str
     opens_at: float
     state: PollState
+    flat: float | None = None
 
     @classmethod
     def resumed(cls, policy: IntervalPolicy, key: str, opens_at: float, now: float) -> Schedule:
@@ -51,8 +56,22 @@ class Schedule:
     def delay_until_next(self, now: float, closes_at: float) -> float:
         """Return seconds until the first nominal poke after ``now``, clamped to ``closes_at``."""
         while self.opens_at + self.state.elapsed <= now:
-            self.state = self.state.advance(interval_at(self.policy, self.key, self.state))
+            if self.flat is not None:
+                self._skip_flat(now)
+                break
+            interval = interval_at(self.policy, self.key, self.state)
+            if getattr(self.policy, "monotone", False) and interval >= self.policy.max_interval:
+                self.flat = interval
+            self.state = self.state.advance(interval)
         return max(min(self.opens_at + self.state.elapsed, closes_at) - now, MIN_INTERVAL)
+
+    def _skip_flat(self, now: float) -> None:
+        """Jump to the first nominal poke after ``now`` in the flat tail."""
+        assert self.flat is not None
+        behind = now - (self.opens_at + self.state.elapsed)
+        steps = int(behind // self.flat) + 1
+        state = self.state
+        self.state = PollState(state.attempt + steps, state.elapsed + steps * self.flat, self.flat)
 
     def clamped(self, closes_at: float) -> bool:
         """Return whether the next nominal poke falls after ``closes_at``."""
