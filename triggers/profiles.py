@@ -51,6 +51,20 @@ def _is_number(value: object) -> TypeGuard[float]:
     return isinstance(value, int | float) and not isinstance(value, bool)
 
 
+def parse_on_breaker_open(value: object) -> OnBreakerOpen:
+    """Return the :class:`OnBreakerOpen` named by ``value`` (``"fail"`` or ``"skip"``).
+
+    :raises PolicyConfigError: naming the parameter and the value otherwise.
+    """
+    try:
+        return OnBreakerOpen(value)
+    except ValueError:
+        allowed = [member.value for member in OnBreakerOpen]
+        raise PolicyConfigError(
+            f"on_breaker_open must be one of {allowed}, got {value!r}"
+        ) from None
+
+
 def _finite(value: float) -> bool:
     try:
         return math.isfinite(value)
