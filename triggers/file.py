@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 from typing import Any, Unpack
 
-from waitwise.triggers._fsbatch import FileQuery, batcher
+from waitwise.triggers._fsbatch import FileQuery, check
 from waitwise.triggers.base import PolicyKwargs, PolicyTrigger
 from waitwise.triggers.errors import PolicyConfigError, ProbeError
 from waitwise.triggers.events import FoundItem
@@ -70,9 +71,9 @@ class FileArrivalTrigger(PolicyTrigger):
         return self._query
 
     async def probe(self) -> list[FoundItem]:
-        """Check the path once through the loop's shared batcher."""
+        """Check the path once in a worker thread (the hub batches; this is the lone check)."""
         assert self._query is not None, "prepare() runs before the first probe"
         try:
-            return await batcher().check(self._query)
+            return await asyncio.to_thread(check, self._query)
         except OSError as exc:
             raise ProbeError(f"checking {self._query.pattern}: {exc}") from exc

@@ -116,11 +116,7 @@ def make_trigger(which: str, path: str, interval: float, started_at: float) -> A
     from waitwise.triggers.file import FileArrivalTrigger
     from waitwise.triggers.policy import Constant
 
-    cls = FileArrivalTrigger
-    if which == "waitwise-central":
-        from devtools.bench._central import CentralFileArrivalTrigger as cls
-
-    return cls(
+    return FileArrivalTrigger(
         filepath=path,
         poll=Constant(interval=interval).to_config(),
         timeout=7 * 86400.0,
@@ -278,9 +274,9 @@ async def measure(cfg: dict[str, Any], work: Path) -> dict[str, Any]:
     result.update(await steady_window(cfg, counter, probe))
     result["rss_kib_per_trigger"] = (psutil.Process().memory_info().rss - rss0) / 1024 / n
     if which != "stock":
-        from waitwise.triggers import _fsbatch
+        from waitwise.triggers import _hub
 
-        result["batches_total"] = sum(b.batches for b in _fsbatch._BATCHERS.values())
+        result["batches_total"] = sum(h.batches for h in _hub._HUBS.values())
     if detecting:
         result.update(await detect(cfg, staging, runner, probe))
     probe_task.cancel()
@@ -294,7 +290,7 @@ def code_under_test() -> dict[str, str]:
     import waitwise.triggers
 
     root = Path(waitwise.triggers.__file__).parent
-    names = ("base.py", "_fsbatch.py", "file.py", "runtime.py")
+    names = ("base.py", "_hub.py", "_progress.py", "_fsbatch.py", "file.py", "runtime.py")
     return {
         name: hashlib.sha1((root / name).read_bytes(), usedforsecurity=False).hexdigest()[:10]
         for name in names

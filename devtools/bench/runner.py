@@ -39,13 +39,11 @@ from typing import Any
 REPO = Path(__file__).resolve().parents[2]
 HOSTING_INTERVAL = 3600.0
 WHICH = ("stock", "waitwise")
-PROTOTYPES = ("waitwise-central",)  # benchmark-only designs, see _central.py
 LABEL = {
     "stock": "Airflow FileTrigger",
     "waitwise": "FileArrivalTrigger",
-    "waitwise-central": "prototype: one scheduler per loop (_central.py)",
 }
-EXPERIMENTS = ("batch_window", "quiet_success")
+EXPERIMENTS = ("quiet_success",)
 # baseline.md, "Trigger capacity" (FileTrigger in TriggerRunner; another run, medians of 3).
 BASELINE = (
     "| 10,000 | normal | Airflow FileTrigger (baseline.md) | 24.7 | 24.2 | 9.6 | | 14.6 "
@@ -66,7 +64,6 @@ def run_runner_bench(
     detect: bool = True,
     profile: str | None = None,
     pyspy: str | None = None,
-    batch_window: float | None = None,
     quiet_success: bool = False,
     timeout: float = 1200.0,
 ) -> dict[str, Any]:
@@ -78,11 +75,10 @@ def run_runner_bench(
     :param profile: write a cProfile of the window (event-loop thread only) to this path.
     :param pyspy: write py-spy raw samples of the window (and ``.detect`` of detection) here;
         needs ``py-spy`` on PATH or in ``$PY_SPY``.
-    :param batch_window: experiment: proposed ``_fsbatch`` drain (see ``_experiments``).
     :param quiet_success: experiment: no waitwise INFO line per finished wait.
     """
-    if which not in WHICH + PROTOTYPES:
-        raise ValueError(f"which must be one of {WHICH + PROTOTYPES}, got {which!r}")
+    if which not in WHICH:
+        raise ValueError(f"which must be one of {WHICH}, got {which!r}")
     cfg = {
         "n": n,
         "interval": interval,
@@ -92,7 +88,6 @@ def run_runner_bench(
         "detect": detect,
         "profile": profile,
         "pyspy": pyspy,
-        "batch_window": batch_window,
         "quiet_success": quiet_success,
     }
     with tempfile.TemporaryDirectory(prefix="waitwise-runner-bench-") as tmp:
@@ -261,15 +256,13 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--quick", action="store_true", help="N=1000 only, 10 s windows")
     p.add_argument("--no-hosting", action="store_true", help="skip the 1 h-interval runs")
     p.add_argument("--json", help="also write every raw result to this file")
-    p.add_argument("--which", choices=WHICH + PROTOTYPES, help="one measurement, as JSON")
+    p.add_argument("--which", choices=WHICH, help="one measurement, as JSON")
     p.add_argument("--interval", type=float, default=1.0)
     p.add_argument("--gc-freeze", action="store_true")
     p.add_argument("--no-detect", action="store_true")
     p.add_argument("--profile", help="cProfile of the window (single measurement)")
     p.add_argument("--pyspy", help="py-spy samples of the window (single measurement)")
-    p.add_argument("--batch-window", type=float, help="experiment, waitwise only")
     p.add_argument("--quiet-success", action="store_true", help="experiment, waitwise only")
-    p.add_argument("--with-prototype", action="store_true", help="add _central.py's rows")
     return p
 
 
@@ -293,8 +286,7 @@ def main(argv: list[str] | None = None) -> None:
         return
     ns, window = ([1000], 10.0) if args.quick else (args.n, args.window)
     started = time.monotonic()
-    whiches = WHICH + (PROTOTYPES if args.with_prototype else ())
-    results = run_table(ns, window, not args.no_hosting, exp, whiches)
+    results = run_table(ns, window, not args.no_hosting, exp, WHICH)
     if args.json:
         Path(args.json).write_text(json.dumps(results, indent=1))
     print(table(results))

@@ -54,7 +54,7 @@ def scripted(*steps: str, run: str = "r1", **overrides: Any) -> Scripted:
     kwargs.update(overrides)
     trigger = Scripted(**kwargs)
     trigger.script = iter(steps)
-    trigger.task_instance = SimpleNamespace(  # type: ignore[assignment]
+    trigger.task_instance = SimpleNamespace(
         dag_id="d", task_id="t", run_id=run, map_index=-1, try_number=1
     )
     return trigger

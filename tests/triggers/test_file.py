@@ -180,15 +180,6 @@ async def test_glob_and_directory_rules_match_file_sensor(tmp_path: Path) -> Non
     assert _fsbatch.check(_fsbatch.FileQuery(str(tmp_path / "empty"))) == []
 
 
-async def test_many_checks_share_few_thread_hops(tmp_path: Path) -> None:
-    (tmp_path / "hit").write_text("x")
-    batcher = _fsbatch.FileBatcher()
-    queries = [_fsbatch.FileQuery(str(tmp_path / ("hit" if i % 2 else "miss"))) for i in range(500)]
-    results = await asyncio.gather(*(batcher.check(q) for q in queries))
-    assert [bool(r) for r in results] == [bool(i % 2) for i in range(500)]
-    assert batcher.batches == 1
-
-
 def test_serialize_round_trip_is_plain_json(tmp_path: Path) -> None:
     trigger = make(tmp_path, soft_fail=True, recursive=True, seed="k")
     classpath, kwargs = trigger.serialize()
@@ -214,3 +205,11 @@ def test_bad_arguments_name_parameter_and_value(
 ) -> None:
     with pytest.raises(PolicyConfigError, match=match):
         make(tmp_path, **{field: value})
+
+
+async def test_probe_alone_checks_the_path_off_the_loop(tmp_path: Path) -> None:
+    trigger = make(tmp_path)
+    await trigger.prepare()
+    assert await trigger.probe() == []
+    (tmp_path / "data.csv").write_text("x")
+    assert [f["path"] for f in await trigger.probe()] == [str(tmp_path / "data.csv")]
