@@ -1,7 +1,7 @@
 """The one seam through which triggers reach their collaborators.
 
 Airflow rebuilds a trigger from ``(classpath, kwargs)`` in whatever process runs it, so a clock,
-a metrics sink or a shared batcher cannot be constructor arguments.  They are resolved here, in
+a metrics sink or a shared store cannot be constructor arguments.  They are resolved here, in
 a process-wide default that is documented, locked and resettable; tests swap it with
 :func:`use_runtime` instead of patching module globals.
 """

@@ -2,7 +2,7 @@
 
 Started by :func:`devtools.bench.runner.run_runner_bench` as
 ``python -m devtools.bench._hosted CONFIG_JSON OUT_JSON``, one fresh interpreter per
-measurement, so heap size, gc generations and the per-loop batcher start clean.
+measurement, so heap size, gc generations and the per-loop poll hub start clean.
 
 Hosting.  ``TriggerRunner.arun()`` runs unchanged: its 1 s housekeeping loop
 (``cleanup_finished_triggers`` over every trigger, ``sync_state_to_supervisor``,
