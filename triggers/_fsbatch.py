@@ -58,13 +58,21 @@ def _files_at(path: str) -> list[FoundItem]:
     return []
 
 
-def check_all(queries: list[FileQuery]) -> dict[FileQuery, list[FoundItem] | OSError]:
-    """Check each distinct query once; an ``OSError`` is returned for its query, not raised."""
-    results: dict[FileQuery, list[FoundItem] | OSError] = {}
+def check_all(queries: list[FileQuery]) -> list[list[FoundItem] | OSError]:
+    """Check each distinct query once; return the results in the order of ``queries``.
+
+    An ``OSError`` is returned in place of its query's result, not raised.
+    """
+    seen: dict[tuple[str, bool], list[FoundItem] | OSError] = {}
+    results: list[list[FoundItem] | OSError] = []
     for query in queries:
-        if query not in results:
+        key = (query.pattern, query.recursive)
+        result = seen.get(key)
+        if result is None:
             try:
-                results[query] = check(query)
+                result = check(query)
             except OSError as exc:
-                results[query] = exc
+                result = exc
+            seen[key] = result
+        results.append(result)
     return results

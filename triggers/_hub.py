@@ -21,7 +21,7 @@ import heapq
 import itertools
 import logging
 import weakref
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Final
 
@@ -108,13 +108,13 @@ class PollHub:
                 due.append(entry)
         return due
 
-    async def _settle(self, due: list[Watch], results: Mapping[FileQuery, object]) -> None:
+    async def _settle(self, due: list[Watch], results: Sequence[object]) -> None:
         now, woken = self.clock.now(), 0
         self.sink.incr(metrics.POKES, {"trigger": "FileArrivalTrigger"}, count=len(due))
-        for entry in due:
+        for entry, result in zip(due, results, strict=True):
             if entry.future.done():
                 continue
-            status = _apply(entry, results[entry.query], now)
+            status = _apply(entry, result, now)
             if status is None:
                 heapq.heappush(self._heap, (entry.due, next(self._seq), entry))
                 continue
