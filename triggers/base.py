@@ -42,12 +42,13 @@ from waitwise.triggers._ending import EndingMixin
 from waitwise.triggers._fsbatch import FileQuery
 from waitwise.triggers._hub import Watch, hub
 from waitwise.triggers._progress import Schedule, Tally, optional_seconds, positive_seconds
+from waitwise.triggers._shared import shared_policy, shared_retry
 from waitwise.triggers.breaker import BreakerConfig
 from waitwise.triggers.errors import ProbeError
 from waitwise.triggers.events import FoundItem, WaitStatus
 from waitwise.triggers.ledger import Ledger, TaskKey
-from waitwise.triggers.policy import MIN_INTERVAL, PollState, interval_at, policy_from_config
-from waitwise.triggers.profiles import OnDeadline, RetryStrategy, parse_on_breaker_open
+from waitwise.triggers.policy import MIN_INTERVAL, PollState, interval_at
+from waitwise.triggers.profiles import OnDeadline, parse_on_breaker_open
 from waitwise.triggers.store import WaitOutcome, validate_source
 from waitwise.triggers.windows import Window, current, plan
 
@@ -55,6 +56,9 @@ __all__ = ["JSON", "PolicyKwargs", "PolicyTrigger", "optional_seconds", "positiv
 
 log = logging.getLogger(__name__)
 JSON = Any
+
+
+_DEFAULT_STORE: dict[str, JSON] = {"kind": "airflow"}
 
 
 class PolicyKwargs(TypedDict, total=False):
@@ -121,8 +125,8 @@ class PolicyTrigger(EndingMixin, BaseTrigger):
         scheduled_at: str | None = None,
     ) -> None:
         super().__init__()  # type: ignore[no-untyped-call]
-        self.poll = dict(poll)
-        self.policy = policy_from_config(self.poll)
+        self.poll = poll if isinstance(poll, dict) else dict(poll)
+        self.policy = shared_policy(self.poll)
         self.timeout = positive_seconds("timeout", timeout)
         self.started_at = started_at
         self.airflow_timeout = optional_seconds("airflow_timeout", airflow_timeout)
@@ -130,12 +134,12 @@ class PolicyTrigger(EndingMixin, BaseTrigger):
         self.end_from_trigger = end_from_trigger
         self.xcom_push = xcom_push
         self.seed = seed
-        self.retry = RetryStrategy.from_config(retry) if retry else RetryStrategy()
+        self.retry = shared_retry(retry)
         self.source = None if source is None else validate_source(source)
         self.profile = profile
         self.breaker = BreakerConfig.from_config(breaker) if breaker else None
         self.on_breaker_open = parse_on_breaker_open(on_breaker_open)
-        self.store = dict(store) if store else {"kind": "airflow"}
+        self.store = dict(store) if store else _DEFAULT_STORE  # never mutated: shared
         self.scheduled_at = scheduled_at
 
     # ------------------------------------------------------------ contract
