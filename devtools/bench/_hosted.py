@@ -109,6 +109,10 @@ def hosted_runner(workloads: list[Any], interval: float) -> Any:
 
 
 def make_trigger(which: str, path: str, interval: float, started_at: float) -> Any:
+    if which == "floor":
+        from devtools.bench._floor import LandingTrigger
+
+        return LandingTrigger(path=path)
     if which == "stock":
         from airflow.providers.standard.triggers.file import FileTrigger
 
@@ -184,6 +188,8 @@ async def wait_started(runner: Any, run_task: Any, counter: PokeCounter, cfg: An
             failed = list(runner.failed_triggers)[:1]
             raise RuntimeError(f"setup stalled at {len(runner.triggers)}/{n}: {failed}")
         await asyncio.sleep(0.2)
+    if cfg["which"] == "floor":
+        return  # polls nothing
     target = counter.count + n if cfg["interval"] <= IDLE_INTERVAL else n
     while counter.count < target:
         if run_task.done() or time.monotonic() > limit:
@@ -199,6 +205,10 @@ async def detect(
     sampler = start_pyspy(cfg.get("pyspy") and f"{cfg['pyspy']}.detect", 8)
     cpu0 = time.process_time()
     staging.rename(staging.parent / "batch")  # noqa: ASYNC240 - the landing: one syscall
+    if cfg["which"] == "floor":
+        from devtools.bench._floor import landed as landing_signal
+
+        landing_signal().set()
     landed = time.monotonic()
     while len(runner.events.stamps) < n and time.monotonic() < landed + 120:  # noqa: ASYNC110
         await asyncio.sleep(0.05)
@@ -273,7 +283,7 @@ async def measure(cfg: dict[str, Any], work: Path) -> dict[str, Any]:
     result.update(experiments=experiments, setup_s=setup_s, code=code_under_test())
     result.update(await steady_window(cfg, counter, probe))
     result["rss_kib_per_trigger"] = (psutil.Process().memory_info().rss - rss0) / 1024 / n
-    if which != "stock":
+    if which == "waitwise":
         from waitwise.triggers import _hub
 
         result["batches_total"] = sum(h.batches for h in _hub._HUBS.values())

@@ -39,6 +39,7 @@ from typing import Any
 REPO = Path(__file__).resolve().parents[2]
 HOSTING_INTERVAL = 3600.0
 WHICH = ("stock", "waitwise")
+FLOOR = "floor"  # the runner alone: a trigger that yields as the files land (see _floor.py)
 LABEL = {
     "stock": "Airflow FileTrigger",
     "waitwise": "FileArrivalTrigger",
@@ -77,8 +78,8 @@ def run_runner_bench(
         needs ``py-spy`` on PATH or in ``$PY_SPY``.
     :param quiet_success: experiment: no waitwise INFO line per finished wait.
     """
-    if which not in WHICH:
-        raise ValueError(f"which must be one of {WHICH}, got {which!r}")
+    if which not in (*WHICH, FLOOR):
+        raise ValueError(f"which must be one of {(*WHICH, FLOOR)}, got {which!r}")
     cfg = {
         "n": n,
         "interval": interval,
@@ -233,6 +234,18 @@ def _goal_line(gc_label: str, which: str, ww: dict[str, Any], st: dict[str, Any]
     )
 
 
+def floor_line(n: int, window: float) -> str:
+    """Measure and describe the runner's own detection cost (no polling trigger at all)."""
+    _log(f"N={n:,} runner floor ...")
+    floor = run_runner_bench(n, 1.0, min(window, 5.0), which=FLOOR, gc_freeze=True)
+    return (
+        f"- runner floor (N={n:,}, gc frozen): a trigger that only yields when the files land: "
+        f"detection p50 / p99 {_fmt(floor.get('detect_p50_s'))} / "
+        f"{_fmt(floor.get('detect_p99_s'))} s, {_fmt(floor.get('detect_cpu_ms_per_event'))} "
+        "ms CPU per event: Airflow's own share of every row's detection figures"
+    )
+
+
 def _log(msg: str) -> None:
     print(msg, file=sys.stderr, flush=True)
 
@@ -256,7 +269,7 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--quick", action="store_true", help="N=1000 only, 10 s windows")
     p.add_argument("--no-hosting", action="store_true", help="skip the 1 h-interval runs")
     p.add_argument("--json", help="also write every raw result to this file")
-    p.add_argument("--which", choices=WHICH, help="one measurement, as JSON")
+    p.add_argument("--which", choices=(*WHICH, FLOOR), help="one measurement, as JSON")
     p.add_argument("--interval", type=float, default=1.0)
     p.add_argument("--gc-freeze", action="store_true")
     p.add_argument("--no-detect", action="store_true")
@@ -292,6 +305,7 @@ def main(argv: list[str] | None = None) -> None:
     print(table(results))
     print()
     print(goals(results))
+    print(floor_line(max(ns), window))
     print(
         f"\n({time.monotonic() - started:.0f} s; 1 s poke interval, {window:.0f} s windows; "
         f"one run per cell on a shared 2-core machine: compare ratios, not absolutes)"
