@@ -27,7 +27,7 @@ from typing import Final
 
 from waitwise.triggers import metrics
 from waitwise.triggers._fsbatch import FileQuery, check_all
-from waitwise.triggers._progress import Schedule, Tally
+from waitwise.triggers._progress import Schedule, Tally, settle_poke
 from waitwise.triggers.clock import Clock
 from waitwise.triggers.events import FoundItem, WaitStatus
 from waitwise.triggers.metrics import MetricsSink
@@ -108,7 +108,7 @@ class PollHub:
                 due.append(entry)
         return due
 
-    async def _settle(self, due: list[Watch], results: Sequence[object]) -> None:
+    async def _settle(self, due: list[Watch], results: Sequence[list[FoundItem] | OSError]) -> None:
         now, woken = self.clock.now(), 0
         self.sink.incr(metrics.POKES, {"trigger": "FileArrivalTrigger"}, count=len(due))
         for entry, result in zip(due, results, strict=True):
@@ -124,35 +124,21 @@ class PollHub:
                 await asyncio.sleep(0)
 
 
-def _apply(entry: Watch, result: object, now: float) -> WaitStatus | None:
+def _apply(entry: Watch, result: list[FoundItem] | OSError, now: float) -> WaitStatus | None:
     """Update ``entry`` with one poke's result; return how the wait ends, or ``None``."""
-    tally = entry.tally
-    tally.pokes += 1
-    if isinstance(result, OSError):
-        tally.errors += 1
-        tally.errors_in_row += 1
-        tally.last_error = f"{type(result).__name__}: {result}"
-        if tally.errors_in_row > entry.max_errors:
-            return WaitStatus.ERROR
-        delay = entry.error_delay(tally.errors_in_row)
-        log.warning(
-            "Probe of %s failed (%d in a row, limit %d): retrying in %.3fs: %s",
-            entry.query.pattern,
-            tally.errors_in_row,
-            entry.max_errors,
-            delay,
-            tally.last_error,
-        )
-    else:
-        tally.errors_in_row = 0
-        found: list[FoundItem] = result  # type: ignore[assignment]
-        if found:
-            tally.found, tally.first_seen_at = found, now
-            return WaitStatus.SUCCESS
-        delay = entry.schedule.delay_until_next(now, entry.closes_at)
-    if now >= entry.closes_at:
-        return WaitStatus.TIMEOUT
-    entry.due = now + max(min(delay, entry.closes_at - now), 0.001)
+    outcome = settle_poke(
+        entry.tally,
+        result,
+        now,
+        schedule=entry.schedule,
+        closes_at=entry.closes_at,
+        error_delay=entry.error_delay,
+        max_errors=entry.max_errors,
+        name=entry.query.pattern,
+    )
+    if isinstance(outcome, WaitStatus):
+        return outcome
+    entry.due = now + outcome
     return None
 
 

@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import datetime as dt
+import logging
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from waitwise.triggers.errors import PolicyConfigError
 from waitwise.triggers.events import FoundItem, WaitPayload, WaitStatus
 from waitwise.triggers.policy import MIN_INTERVAL, IntervalPolicy, PollState, interval_at, resume
+
+log = logging.getLogger("waitwise.triggers.base")
 
 
 def positive_seconds(name: str, value: object) -> float:
@@ -108,3 +112,48 @@ class Tally:
             ended_at=now,
             elapsed_s=round(now - self.started_at, 6),
         )
+
+
+def settle_poke(
+    tally: Tally,
+    result: list[FoundItem] | Exception,
+    now: float,
+    *,
+    schedule: Schedule,
+    closes_at: float,
+    error_delay: Callable[[int], float],
+    max_errors: int,
+    name: str,
+) -> WaitStatus | float:
+    """Record one poke's result; return how the wait ends, or seconds until the next poke.
+
+    Found ends it (``SUCCESS``); more than ``max_errors`` errors in a row end it (``ERROR``);
+    otherwise the next poke comes ``error_delay(errors_in_row)`` after an error, or at the
+    schedule's next nominal time, never past ``closes_at`` and never sooner than
+    ``MIN_INTERVAL``; at or past ``closes_at`` the wait ends (``TIMEOUT``).  Shared by the
+    poll hub and the per-trigger loop, so both decide alike.
+    """
+    tally.pokes += 1
+    if isinstance(result, Exception):
+        tally.errors += 1
+        tally.errors_in_row += 1
+        tally.last_error = f"{type(result.__cause__ or result).__name__}: {result}"
+        if tally.errors_in_row > max_errors:
+            return WaitStatus.ERROR
+        delay = max(min(error_delay(tally.errors_in_row), closes_at - now), MIN_INTERVAL)
+        log.warning(
+            "Probe of %s failed (%d in a row, limit %d): retrying in %.3fs: %s",
+            name,
+            tally.errors_in_row,
+            max_errors,
+            delay,
+            tally.last_error,
+        )
+    elif result:
+        tally.errors_in_row = 0
+        tally.found, tally.first_seen_at = result, now
+        return WaitStatus.SUCCESS
+    else:
+        tally.errors_in_row = 0
+        delay = schedule.delay_until_next(now, closes_at)
+    return WaitStatus.TIMEOUT if now >= closes_at else delay

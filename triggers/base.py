@@ -29,7 +29,7 @@ import datetime as dt
 import hashlib
 import json
 import logging
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
 from typing import Any, Required, TypedDict
 
 from airflow.triggers.base import (
@@ -41,13 +41,19 @@ from waitwise.triggers import metrics, runtime
 from waitwise.triggers._ending import EndingMixin
 from waitwise.triggers._fsbatch import FileQuery
 from waitwise.triggers._hub import Watch, hub
-from waitwise.triggers._progress import Schedule, Tally, optional_seconds, positive_seconds
+from waitwise.triggers._progress import (
+    Schedule,
+    Tally,
+    optional_seconds,
+    positive_seconds,
+    settle_poke,
+)
 from waitwise.triggers._shared import shared_policy, shared_retry
 from waitwise.triggers.breaker import BreakerConfig
 from waitwise.triggers.errors import ProbeError
 from waitwise.triggers.events import FoundItem, WaitStatus
 from waitwise.triggers.ledger import Ledger, TaskKey
-from waitwise.triggers.policy import MIN_INTERVAL, PollState, interval_at
+from waitwise.triggers.policy import PollState, interval_at
 from waitwise.triggers.profiles import OnDeadline, parse_on_breaker_open
 from waitwise.triggers.store import WaitOutcome, validate_source
 from waitwise.triggers.windows import Window, current, plan
@@ -242,42 +248,35 @@ class PolicyTrigger(EndingMixin, BaseTrigger):
             schedule.state.attempt,
         )
         while True:
-            await self._poke(tally, rt)
-            now = rt.clock.now()
-            if tally.found:
-                return WaitStatus.SUCCESS
-            if tally.errors_in_row > self.retry.max_probe_errors:
-                return WaitStatus.ERROR
-            if now >= window.closes_at:
-                return WaitStatus.TIMEOUT
-            await rt.clock.sleep(self._next_delay(schedule, key, tally, now, window.closes_at))
-
-    def _next_delay(
-        self, schedule: Schedule, key: str, tally: Tally, now: float, closes_at: float
-    ) -> float:
-        if tally.errors_in_row:
-            state = PollState(attempt=tally.errors_in_row)
-            backoff = interval_at(self.retry.probe_backoff, f"{key}#error", state)
-            delay = max(min(backoff, closes_at - now), MIN_INTERVAL)
-            log.warning(
-                "Probe of %s failed (%d in a row, limit %d): retrying in %.3fs: %s",
-                self.describe(),
-                tally.errors_in_row,
-                self.retry.max_probe_errors,
-                delay,
-                tally.last_error,
+            outcome = settle_poke(
+                tally,
+                await self._probe_once(rt),
+                rt.clock.now(),
+                schedule=schedule,
+                closes_at=window.closes_at,
+                error_delay=self._error_delay(key),
+                max_errors=self.retry.max_probe_errors,
+                name=self.describe(),
             )
-            return delay
-        delay = schedule.delay_until_next(now, closes_at)
-        log.debug(
-            "%s not found at poke %d (schedule attempt %d, +%.1fs): sleeping %.3fs (%s)",
-            self.describe(),
-            tally.pokes,
-            schedule.state.attempt,
-            now - schedule.opens_at,
-            delay,
-            "deadline clamp" if schedule.clamped(closes_at) else "policy",
-        )
+            if isinstance(outcome, WaitStatus):
+                return outcome
+            log.debug(
+                "%s not found at poke %d (schedule attempt %d): sleeping %.3fs (%s)",
+                self.describe(),
+                tally.pokes,
+                schedule.state.attempt,
+                outcome,
+                "deadline clamp" if schedule.clamped(window.closes_at) else "policy or backoff",
+            )
+            await rt.clock.sleep(outcome)
+
+    def _error_delay(self, key: str) -> Callable[[int], float]:
+        """Return the retry strategy's backoff after the n-th probe error in a row."""
+
+        def delay(errors_in_row: int) -> float:
+            state = PollState(attempt=errors_in_row)
+            return interval_at(self.retry.probe_backoff, f"{key}#error", state)
+
         return delay
 
     def batch_query(self) -> FileQuery | None:
@@ -298,10 +297,6 @@ class PolicyTrigger(EndingMixin, BaseTrigger):
         tally: Tally,
         rt: runtime.Runtime,
     ) -> WaitStatus:
-        def error_delay(errors_in_row: int) -> float:
-            state = PollState(attempt=errors_in_row)
-            return interval_at(self.retry.probe_backoff, f"{key}#error", state)
-
         future: asyncio.Future[WaitStatus] = asyncio.get_running_loop().create_future()
         entry = Watch(
             query=query,
@@ -309,7 +304,7 @@ class PolicyTrigger(EndingMixin, BaseTrigger):
             closes_at=window.closes_at,
             tally=tally,
             future=future,
-            error_delay=error_delay,
+            error_delay=self._error_delay(key),
             max_errors=self.retry.max_probe_errors,
             tags=self._tags(),
             due=rt.clock.now(),
@@ -339,21 +334,14 @@ class PolicyTrigger(EndingMixin, BaseTrigger):
             tally.reopens = following.index
             await ledger.write(WaitOutcome.REOPENED, self._record_fields(tally, None))
 
-    async def _poke(self, tally: Tally, rt: runtime.Runtime) -> None:
-        tally.pokes += 1
+    async def _probe_once(self, rt: runtime.Runtime) -> list[FoundItem] | ProbeError:
+        """Probe once; a :class:`ProbeError` is returned (and counted), anything else raises."""
         rt.metrics.incr(metrics.POKES, self._tags())
         try:
-            found = await self.probe()
+            return await self.probe()
         except ProbeError as exc:
-            tally.errors += 1
-            tally.errors_in_row += 1
-            tally.last_error = f"{type(exc.__cause__ or exc).__name__}: {exc}"
             rt.metrics.incr(metrics.PROBE_ERRORS, self._tags())
-            return
-        tally.errors_in_row = 0
-        if found:
-            tally.found = found
-            tally.first_seen_at = rt.clock.now()
+            return exc
 
     # ------------------------------------------------------------ identity
     def _anchor(self, now: float) -> float:

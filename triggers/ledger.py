@@ -63,9 +63,9 @@ class Ledger:
         now = self.runtime.clock.now()
         if self.breaker is None:
             return Decision(Verdict.ALLOW, BreakerSnapshot(self.source))
-        stored = await self.store.get_breaker(self.source)
-        decision = decide(stored or BreakerSnapshot(self.source), self.breaker, now)
-        if decision.snapshot != (stored or BreakerSnapshot(self.source)):
+        current = await self.store.get_breaker(self.source) or BreakerSnapshot(self.source)
+        decision = decide(current, self.breaker, now)
+        if decision.snapshot != current:
             decision = await self._persist_decision(now)
         self._emit(decision.events)
         return decision
