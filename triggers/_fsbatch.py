@@ -11,7 +11,7 @@ from __future__ import annotations
 import glob
 import os
 import stat
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from waitwise.triggers.events import FoundItem
 
@@ -20,10 +20,20 @@ MAX_FOUND = 100
 
 @dataclass(frozen=True, slots=True)
 class FileQuery:
-    """One check: an absolute path or glob pattern, ``recursive`` as in :func:`glob.glob`."""
+    """One check: an absolute path or glob pattern, ``recursive`` as in :func:`glob.glob`.
+
+    ``magic`` (whether ``pattern`` is a glob) and ``key`` (what makes two queries the same
+    check) are worked out once here, not on every poke.
+    """
 
     pattern: str
     recursive: bool = False
+    magic: bool = field(init=False, repr=False, compare=False)
+    key: tuple[str, bool] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "magic", glob.has_magic(self.pattern))
+        object.__setattr__(self, "key", (self.pattern, self.recursive))
 
 
 def check(query: FileQuery) -> list[FoundItem]:
@@ -32,11 +42,10 @@ def check(query: FileQuery) -> list[FoundItem]:
     Same rule as Airflow's ``FileSensor``: a matching regular file counts, and so does a
     matching directory that holds at least one file somewhere below it.
     """
-    if glob.has_magic(query.pattern):
-        paths = glob.iglob(query.pattern, recursive=query.recursive)
-    else:
-        paths = iter((query.pattern,))
+    if not query.magic:
+        return _files_at(query.pattern)
     found: list[FoundItem] = []
+    paths = glob.iglob(query.pattern, recursive=query.recursive)
     for path in paths:
         found.extend(_files_at(path))
         if len(found) >= MAX_FOUND:
@@ -66,13 +75,12 @@ def check_all(queries: list[FileQuery]) -> list[list[FoundItem] | OSError]:
     seen: dict[tuple[str, bool], list[FoundItem] | OSError] = {}
     results: list[list[FoundItem] | OSError] = []
     for query in queries:
-        key = (query.pattern, query.recursive)
-        result = seen.get(key)
+        result = seen.get(query.key)
         if result is None:
             try:
                 result = check(query)
             except OSError as exc:
                 result = exc
-            seen[key] = result
+            seen[query.key] = result
         results.append(result)
     return results

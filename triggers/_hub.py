@@ -20,7 +20,9 @@ import asyncio
 import heapq
 import itertools
 import logging
+import operator
 import weakref
+from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Final
@@ -58,11 +60,19 @@ class Watch:
 
 
 class PollHub:
-    """The per-loop scheduler (see the module docstring)."""
+    """The per-loop scheduler (see the module docstring).
+
+    Due times live in a heap, except for windows in a flat tail (a constant interval from
+    now on, see :class:`~waitwise.triggers._progress.Schedule`): those wait in one FIFO
+    lane per interval.  A lane stays sorted because an entry joins it only if it is due no
+    earlier than the lane's last entry (anything else goes to the heap), so the steady
+    state costs an append and a pop per poke instead of two heap operations.
+    """
 
     def __init__(self, clock: Clock, sink: MetricsSink) -> None:
         self.clock, self.sink = clock, sink
         self._heap: list[tuple[float, int, Watch]] = []
+        self._lanes: dict[float, deque[Watch]] = {}
         self._seq = itertools.count()
         self._task: asyncio.Task[None] | None = None
         self._sleeper: asyncio.Future[None] | None = None
@@ -71,11 +81,31 @@ class PollHub:
 
     def watch(self, entry: Watch) -> None:
         """Poll ``entry`` from ``entry.due`` on; its future carries the outcome."""
-        heapq.heappush(self._heap, (entry.due, next(self._seq), entry))
+        self._push(entry)
         if self._task is None or self._task.done():
             self._task = asyncio.get_running_loop().create_task(self._run())
         elif self._sleeper is not None and entry.due < self._wake_at:
             self._sleeper.cancel()  # due before the hub would wake: wake it now
+
+    def _push(self, entry: Watch) -> None:
+        flat = entry.schedule.flat
+        if flat is not None and entry.tally.errors_in_row == 0:
+            lane = self._lanes.get(flat)
+            if lane is None:
+                lane = self._lanes[flat] = deque()
+            if not lane or lane[-1].due <= entry.due:
+                lane.append(entry)
+                return
+        heapq.heappush(self._heap, (entry.due, next(self._seq), entry))
+
+    def _next_due(self) -> float | None:
+        heads = [lane[0].due for lane in self._lanes.values() if lane]
+        if self._heap:
+            heads.append(self._heap[0][0])
+        return min(heads, default=None)
+
+    def _waiting(self) -> int:
+        return len(self._heap) + sum(len(lane) for lane in self._lanes.values())
 
     async def _nap(self, seconds: float) -> None:
         self._wake_at = self.clock.now() + seconds
@@ -87,36 +117,46 @@ class PollHub:
             self._sleeper = None
 
     async def _run(self) -> None:
-        while self._heap:
+        while (next_due := self._next_due()) is not None:
             due = self._pop_due(self.clock.now())
             if due:
                 self.batches += 1
                 results = await asyncio.to_thread(check_all, [w.query for w in due])
                 await self._settle(due, results)
-            if self._heap:
-                await self._nap(self._pause(bool(due)))
+                next_due = self._next_due()
+            if next_due is not None:
+                await self._nap(self._pause(next_due, bool(due)))
 
-    def _pause(self, polled: bool) -> float:
-        wait = self._heap[0][0] - self.clock.now()
-        return max(wait, TICK_S if polled and len(self._heap) > 1 else 0.0, 0.001)
+    def _pause(self, next_due: float, polled: bool) -> float:
+        wait = next_due - self.clock.now()
+        return max(wait, TICK_S if polled and self._waiting() > 1 else 0.0, 0.001)
 
     def _pop_due(self, now: float) -> list[Watch]:
         due = []
-        while self._heap and self._heap[0][0] <= now:
-            entry = heapq.heappop(self._heap)[2]
-            if not entry.future.done():  # a cancelled trigger cancelled its future
-                due.append(entry)
-        return due
+        heap = self._heap
+        while heap and heap[0][0] <= now:
+            due.append(heapq.heappop(heap)[2])
+        for lane in self._lanes.values():
+            while lane and lane[0].due <= now:
+                due.append(lane.popleft())
+        # Settled in due order, each flat entry's next time is no earlier than the one before
+        # it (a nominal time plus the same interval), so it can join the end of its lane.
+        due.sort(key=_by_due)
+        # a cancelled trigger cancelled its future
+        return [entry for entry in due if not entry.future.done()]
 
     async def _settle(self, due: list[Watch], results: Sequence[list[FoundItem] | OSError]) -> None:
         now, woken = self.clock.now(), 0
         self.sink.incr(metrics.POKES, {"trigger": "FileArrivalTrigger"}, count=len(due))
+        debug = log.isEnabledFor(logging.DEBUG)  # once per batch: free when switched off
         for entry, result in zip(due, results, strict=True):
             if entry.future.done():
                 continue
             status = _apply(entry, result, now)
             if status is None:
-                heapq.heappush(self._heap, (entry.due, next(self._seq), entry))
+                if debug:
+                    _log_decision(entry, now)
+                self._push(entry)
                 continue
             entry.future.set_result(status)
             woken += 1
@@ -141,6 +181,26 @@ def _apply(entry: Watch, result: list[FoundItem] | OSError, now: float) -> WaitS
     entry.due = now + outcome
     return None
 
+
+def _log_decision(entry: Watch, now: float) -> None:
+    """Log one not-yet decision (DEBUG): the poke, the next one and why then."""
+    tally, schedule = entry.tally, entry.schedule
+    if tally.errors_in_row:
+        why = f"probe error backoff ({tally.errors_in_row} in a row)"
+    elif schedule.clamped(entry.closes_at):
+        why = "deadline clamp"
+    else:
+        why = f"policy, schedule attempt {schedule.state.attempt}"
+    log.debug(
+        "%s not found at poke %d: next poke in %.3fs (%s)",
+        entry.query.pattern,
+        tally.pokes,
+        entry.due - now,
+        why,
+    )
+
+
+_by_due = operator.attrgetter("due")
 
 _HUBS: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, PollHub] = weakref.WeakKeyDictionary()
 

@@ -3,14 +3,26 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
+import logging
 from collections.abc import Awaitable, Callable
 from pathlib import Path
+from typing import Any
 
-from waitwise.triggers import _hub
+import pytest
+
+from waitwise.triggers import _fsbatch, _hub
+from waitwise.triggers._fsbatch import FileQuery
 from waitwise.triggers.clock import SystemClock
 from waitwise.triggers.file import FileArrivalTrigger
 from waitwise.triggers.metrics import POKES
-from waitwise.triggers.policy import Constant
+from waitwise.triggers.policy import (
+    Constant,
+    Exponential,
+    FullJitter,
+    IntervalPolicy,
+    intervals,
+)
 from waitwise.triggers.runtime import Runtime, use_runtime
 from waitwise.triggers.testing import FakeClock, RecordingSink
 
@@ -76,3 +88,68 @@ def _signal_then(
         await nap(seconds)
 
     return wrapped
+
+
+async def test_every_poke_runs_at_its_nominal_time_or_within_a_tick_never_earlier(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # constant (flat lanes of two widths), capped exponential (heap, then a lane) and
+    # jittered (never flat: always the heap) waits on one hub, none of them finding a file
+    policies: dict[str, IntervalPolicy] = {
+        "c1": Constant(interval=1.0),
+        "c15": Constant(interval=1.5),
+        "exp": Exponential(initial=0.5, factor=2.0, cap=4.0),
+        "jit": FullJitter(inner=Constant(interval=2.0)),
+    }
+    clock, polled = FakeClock(now_s=T0), list[tuple[float, str]]()
+    real_check_all = _fsbatch.check_all
+
+    def recording(queries: list[FileQuery]) -> Any:
+        polled.extend((clock.now(), Path(q.pattern).name) for q in queries)
+        return real_check_all(queries)
+
+    monkeypatch.setattr(_hub, "check_all", recording)
+    with use_runtime(Runtime(clock=clock, metrics=RecordingSink())):
+        waits = [
+            FileArrivalTrigger(
+                filepath=str(tmp_path / name),
+                poll=policy.to_config(),
+                timeout=20.0,
+                started_at=T0,
+                seed=name,
+            ).run()
+            for name, policy in policies.items()
+        ]
+        events = await asyncio.gather(*(anext(w) for w in waits))
+
+    assert {e.payload["status"] for e in events} == {"timeout"}
+    for name, policy in policies.items():
+        nominal = itertools.accumulate(itertools.chain([0.0], intervals(policy, name)))
+        expected = [T0 + t for t in itertools.takewhile(lambda t: t < 20.0, nominal)]
+        expected.append(T0 + 20.0)  # the last poke, clamped to the deadline
+        actual = [t for t, n in polled if n == name]
+        assert len(actual) == len(expected), name
+        for got, want in zip(actual, expected, strict=True):
+            assert want - 1e-6 <= got <= want + _hub.TICK_S + 1e-6, (name, got - T0, want - T0)
+
+
+async def test_each_poll_decision_is_logged_at_debug(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    clock = FakeClock(now_s=T0)
+    caplog.set_level(logging.DEBUG, logger="waitwise.triggers")
+    with use_runtime(Runtime(clock=clock, metrics=RecordingSink())):
+        wait = FileArrivalTrigger(
+            filepath=str(tmp_path / "late.csv"),
+            poll=Constant(interval=1.0).to_config(),
+            timeout=2.5,
+            started_at=T0,
+        )
+        await anext(wait.run())
+    decisions = [r.getMessage() for r in caplog.records if "not found at poke" in r.getMessage()]
+    name = str(tmp_path / "late.csv")
+    assert decisions == [
+        f"{name} not found at poke 1: next poke in 1.000s (policy, schedule attempt 2)",
+        f"{name} not found at poke 2: next poke in 1.000s (policy, schedule attempt 3)",
+        f"{name} not found at poke 3: next poke in 0.500s (deadline clamp)",
+    ]

@@ -52,3 +52,32 @@ def test_flat_tail_is_skipped_in_one_step() -> None:
     assert schedule.flat == 2.0
     assert schedule.delay_until_next(1001.0, closes_at=1e9) == 1.0  # next nominal is +1002
     assert schedule.state.attempt == 502
+
+
+def reference_next(policy: IntervalPolicy, key: str, after: float) -> tuple[int, float]:
+    """The attempt number and nominal time of the first poke after ``after``."""
+    total = 0.0
+    for attempt, interval in enumerate(itertools.chain([0.0], intervals(policy, key)), 1):
+        total += interval
+        if total > after:
+            return attempt, total
+    raise AssertionError("unreachable")
+
+
+@settings(deadline=None)
+@given(monotone, keys, st.lists(st.floats(min_value=0, max_value=100), min_size=1, max_size=8))
+def test_state_names_the_next_nominal_poke_in_and_out_of_the_flat_tail(
+    policy: IntervalPolicy, key: str, times: list[float]
+) -> None:
+    schedule = Schedule.resumed(policy, key, opens_at=0.0, now=0.0)
+    for now in sorted(times):
+        schedule.delay_until_next(now, closes_at=math.inf)
+        attempt, nominal = reference_next(policy, key, now)
+        if abs(nominal - now) < 1e-6 or abs(schedule.next_at - nominal) > 1e-6 * max(now, 1):
+            # within rounding of a nominal poke either neighbour is right; check it is one
+            assert abs(schedule.state.attempt - attempt) <= 1
+            continue
+        assert schedule.state.attempt == attempt
+        assert math.isclose(schedule.state.elapsed, nominal, rel_tol=1e-9, abs_tol=1e-6)
+        assert schedule.clamped(closes_at=nominal - 1e-3)
+        assert not schedule.clamped(closes_at=nominal + 1e-3)
