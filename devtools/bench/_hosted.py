@@ -37,7 +37,6 @@ from typing import Any
 
 import psutil  # type: ignore[import-untyped]
 
-from devtools.bench import _experiments
 from devtools.bench._probes import LoopProbe, PokeCounter, StampedEvents, quantile, start_pyspy
 
 IDLE_INTERVAL = 5.0  # above this a run is hosting-only: no poke falls in the window
@@ -203,6 +202,9 @@ async def detect(
     """Land every file at once, time each trigger until its event is in ``runner.events``."""
     n = cfg["n"]
     sampler = start_pyspy(cfg.get("pyspy") and f"{cfg['pyspy']}.detect", 8)
+    profiler = cProfile.Profile() if cfg.get("profile") else None
+    if profiler:
+        profiler.enable()
     cpu0 = time.process_time()
     staging.rename(staging.parent / "batch")  # noqa: ASYNC240 - the landing: one syscall
     if cfg["which"] == "floor":
@@ -213,6 +215,9 @@ async def detect(
     while len(runner.events.stamps) < n and time.monotonic() < landed + 120:  # noqa: ASYNC110
         await asyncio.sleep(0.05)
     cpu = time.process_time() - cpu0
+    if profiler:
+        profiler.disable()
+        profiler.dump_stats(f"{cfg['profile']}.detect")
     if sampler:
         await asyncio.to_thread(sampler.wait)
     latencies = [t - landed for t in runner.events.stamps.values()]
@@ -266,7 +271,6 @@ async def measure(cfg: dict[str, Any], work: Path) -> dict[str, Any]:
     paths, staging = stage_files(work, n, create=detecting)
     counter = PokeCounter()
     counter.install(which)
-    experiments = _experiments.install(cfg)
     build_workloads(which, paths[:1], interval)  # imports and first-use caches before rss0
     rss0 = psutil.Process().memory_info().rss
     t_setup = time.monotonic()
@@ -280,7 +284,7 @@ async def measure(cfg: dict[str, Any], work: Path) -> dict[str, Any]:
     probe = LoopProbe()
     probe_task = asyncio.create_task(probe.run())
     result = {k: cfg[k] for k in ("which", "n", "interval", "window", "gc_freeze")}
-    result.update(experiments=experiments, setup_s=setup_s, code=code_under_test())
+    result.update(setup_s=setup_s, code=code_under_test())
     result.update(await steady_window(cfg, counter, probe))
     result["rss_kib_per_trigger"] = (psutil.Process().memory_info().rss - rss0) / 1024 / n
     if which == "waitwise":

@@ -19,8 +19,22 @@ says how the runner is hosted without a triggerer parent).  Columns:
   one syscall (all land at once); latency = when each trigger's event is appended to the
   runner's ``events`` deque (what the runner hands the supervisor at its next 1 s sync) minus
   the rename.  CPU per event = CPU from the rename to the last event / events.
+
+Setups (each a row pair, plus the runner floor for the largest N):
+
+- gc normal: the triggerer as shipped (logging at INFO).
 - gc frozen: ``gc.freeze()`` once all triggers run, so full collections over Airflow's
   per-trigger greenback portals (baseline.md) no longer cause the stalls being compared.
+- log WARNING: ``[logging] logging_level = WARNING`` in the runner process, as one would set
+  for the triggerer alone.  Airflow's runner logs three INFO lines per trigger ("trigger
+  starting", "Trigger fired event", "trigger completed"), and its async structlog calls each
+  run in the default thread pool: when thousands of events arrive at once that queue, not the
+  trigger, sets the detection tail.
+- runner floor: a trigger that polls nothing and yields the moment the files land
+  (:mod:`devtools.bench._floor`): Airflow's own share of every row's detection figures.
+
+Every cell is the median of ``--repeat`` rounds; rounds interleave the triggers (stock,
+waitwise, stock, ...) so a noisy neighbour on the shared machine hits both alike.
 """
 
 from __future__ import annotations
@@ -34,6 +48,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -44,14 +59,30 @@ FLOOR = "floor"  # the runner alone: a trigger that yields as the files land (se
 LABEL = {
     "stock": "Airflow FileTrigger",
     "waitwise": "FileArrivalTrigger",
+    FLOOR: "runner floor (yields on landing)",
 }
-EXPERIMENTS = ("quiet_success",)
+
+
+@dataclass(frozen=True)
+class Setup:
+    """How the runner process is set up for one row pair (see the module docstring)."""
+
+    label: str
+    gc_freeze: bool = False
+    log_level: str | None = None  # None: Airflow's default (INFO)
+
+
+SETUPS = (
+    Setup("gc normal"),
+    Setup("gc frozen", gc_freeze=True),
+    Setup("log WARNING", log_level="WARNING"),
+)
 # baseline.md, "Trigger capacity" (FileTrigger in TriggerRunner; another run, medians of 3).
 BASELINE = (
-    "| 10,000 | normal | Airflow FileTrigger (baseline.md) | 24.7 | 24.2 | 9.6 | | 14.6 "
+    "| 10,000 | gc normal | Airflow FileTrigger (baseline.md) | 24.7 | 24.2 | 9.6 | | 14.6 "
     "| 13 | 67 / 297 | | 3.8 / 6.4 (4.4 / 6.8 in its text) | ~1 | |",
-    "| 10,000 | frozen | Airflow FileTrigger (baseline.md) | | | | | | | max 22 | | | | |",
-    "| 1,000 | normal | Airflow FileTrigger (baseline.md) | 2.9 | | | | | 14 "
+    "| 10,000 | gc frozen | Airflow FileTrigger (baseline.md) | | | | | | | max 22 | | | | |",
+    "| 1,000 | gc normal | Airflow FileTrigger (baseline.md) | 2.9 | | | | | 14 "
     "| 2.3 / 4.0 | | 0.53 / 1.0 | | |",
 )
 
@@ -62,22 +93,22 @@ def run_runner_bench(
     window: float,
     *,
     which: str,
-    gc_freeze: bool,
+    setup: Setup = SETUPS[0],
     detect: bool = True,
     profile: str | None = None,
     pyspy: str | None = None,
-    quiet_success: bool = False,
     timeout: float = 1200.0,
 ) -> dict[str, Any]:
-    """Measure N ``which`` triggers ("stock" or "waitwise") in a fresh TriggerRunner process.
+    """Measure N ``which`` triggers ("stock", "waitwise" or "floor") in a fresh runner process.
 
     :param interval: poke interval in seconds (above 5 s: hosting-only run, no detection).
     :param window: seconds of steady state measured once every trigger runs.
+    :param setup: gc freeze and log level of the runner process (:data:`SETUPS`).
     :param detect: after the window, land all N files at once and time the events.
-    :param profile: write a cProfile of the window (event-loop thread only) to this path.
+    :param profile: write a cProfile of the window (event-loop thread only) to this path,
+        and one of detection to ``PATH.detect``.
     :param pyspy: write py-spy raw samples of the window (and ``.detect`` of detection) here;
         needs ``py-spy`` on PATH or in ``$PY_SPY``.
-    :param quiet_success: experiment: no waitwise INFO line per finished wait.
     """
     if which not in (*WHICH, FLOOR):
         raise ValueError(f"which must be one of {(*WHICH, FLOOR)}, got {which!r}")
@@ -86,18 +117,17 @@ def run_runner_bench(
         "interval": interval,
         "window": window,
         "which": which,
-        "gc_freeze": gc_freeze,
+        "gc_freeze": setup.gc_freeze,
         "detect": detect,
         "profile": profile,
         "pyspy": pyspy,
-        "quiet_success": quiet_success,
     }
     with tempfile.TemporaryDirectory(prefix="waitwise-runner-bench-") as tmp:
         out = Path(tmp) / "result.json"
         proc = subprocess.run(
             [sys.executable, "-m", "devtools.bench._hosted", json.dumps(cfg), str(out)],
             cwd=REPO,
-            env=_child_env(Path(tmp)),
+            env=_child_env(Path(tmp), setup.log_level),
             capture_output=True,
             text=True,
             timeout=timeout,
@@ -108,43 +138,44 @@ def run_runner_bench(
             detail = err.read_text() if err.exists() else proc.stderr[-3000:]
             raise RuntimeError(f"bench child failed ({proc.returncode}) for {cfg}:\n{detail}")
         result: dict[str, Any] = json.loads(out.read_text())
+    result["setup"] = setup.label
     return result
 
 
-def _child_env(tmp: Path) -> dict[str, str]:
+def _child_env(tmp: Path, log_level: str | None) -> dict[str, str]:
     from cryptography.fernet import Fernet
 
-    return {
+    env = {
         **os.environ,
         "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")])),
         "AIRFLOW_HOME": str(tmp / "airflow_home"),
         "AIRFLOW__CORE__FERNET_KEY": Fernet.generate_key().decode(),
         "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
     }
+    env.pop("AIRFLOW__LOGGING__LOGGING_LEVEL", None)
+    if log_level is not None:
+        env["AIRFLOW__LOGGING__LOGGING_LEVEL"] = log_level
+    return env
 
 
 def measure_set(
     n: int,
     window: float,
-    gc_freeze: bool,
+    setup: Setup,
     hosting: bool,
-    exp: dict[str, Any],
-    whiches: tuple[str, ...] = WHICH,
     repeat: int = 1,
 ) -> dict[str, dict[str, Any]]:
     """Run each trigger ``repeat`` times, interleaved; return each one's median row.
 
-    Rounds alternate the triggers (stock, waitwise, stock, ...) so a noisy neighbour on the
-    shared machine hits both alike.  Each row also keeps ``rounds``: every round's values, so
-    the goal line can quote the spread of the per-round ratios.
+    Each row also keeps ``rounds`` (every round's values), so the goal line can quote the
+    spread of the per-round ratios.
     """
-    runs: dict[str, list[dict[str, Any]]] = {which: [] for which in whiches}
+    runs: dict[str, list[dict[str, Any]]] = {which: [] for which in WHICH}
     for round_no in range(repeat):
-        for which in whiches:
-            kw = exp if which == "waitwise" else {}
-            row = run_runner_bench(n, 1.0, window, which=which, gc_freeze=gc_freeze, **kw)
+        for which in WHICH:
+            row = run_runner_bench(n, 1.0, window, which=which, setup=setup)
             if hosting:
-                _add_hosting(row, n, window, which, gc_freeze, kw)
+                _add_hosting(row, n, window, which, setup)
             runs[which].append(row)
             _log(
                 f"  {which} round {round_no + 1}/{repeat}: {row['cpu_pct']:.1f}% CPU, "
@@ -154,23 +185,24 @@ def measure_set(
     return {which: _median_row(rows) for which, rows in runs.items()}
 
 
-def _add_hosting(
-    row: dict[str, Any], n: int, window: float, which: str, gc_freeze: bool, kw: dict[str, Any]
-) -> None:
+def _add_hosting(row: dict[str, Any], n: int, window: float, which: str, setup: Setup) -> None:
     """Add the same trigger's hosting-only cost (1 h interval) and the net CPU per poke."""
     idle = run_runner_bench(
-        n,
-        HOSTING_INTERVAL,
-        min(window, 10.0),
-        which=which,
-        gc_freeze=gc_freeze,
-        detect=False,
-        **kw,
+        n, HOSTING_INTERVAL, min(window, 10.0), which=which, setup=setup, detect=False
     )
     row["hosting_us_per_trigger_s"] = idle["cpu_us_per_trigger_s"]
     row["cpu_us_per_poke_net"] = (row["cpu_us_per_trigger_s"] - idle["cpu_us_per_trigger_s"]) / row[
         "pokes_per_trigger_s"
     ]
+
+
+def measure_floor(n: int, window: float, setup: Setup, repeat: int) -> dict[str, Any]:
+    """Return the median runner-floor row (detection only: the floor trigger never polls)."""
+    rows = [
+        run_runner_bench(n, 1.0, min(window, 5.0), which=FLOOR, setup=setup) for _ in range(repeat)
+    ]
+    _log(f"  floor: {', '.join(_fmt(r.get('detect_p99_s')) for r in rows)} s p99")
+    return _median_row(rows)
 
 
 def _median_row(rows: list[dict[str, Any]]) -> dict[str, Any]:
@@ -196,6 +228,9 @@ COLUMNS = (
     ("detect CPU ms / event", ("detect_cpu_ms_per_event",)),
     ("lag max in detection ms", ("detect_lag_max_ms",)),
 )
+FLOOR_COLUMNS = {"detect p50 / p99 s", "detect CPU ms / event"}
+
+Results = list[tuple[int, Setup, dict[str, dict[str, Any]]]]
 
 
 def _fmt(value: float | None) -> str:
@@ -204,8 +239,11 @@ def _fmt(value: float | None) -> str:
     return f"{value:.3g}" if abs(value) < 1000 else f"{value:.0f}"
 
 
-def _cells(row: dict[str, Any]) -> list[str]:
-    return [" / ".join(_fmt(row.get(k)) for k in keys) for _, keys in COLUMNS]
+def _cells(row: dict[str, Any], only: set[str] | None = None) -> list[str]:
+    return [
+        " / ".join(_fmt(row.get(k)) for k in keys) if only is None or name in only else ""
+        for name, keys in COLUMNS
+    ]
 
 
 def _ratio_cells(ww: dict[str, Any], st: dict[str, Any]) -> list[str]:
@@ -216,35 +254,27 @@ def _ratio_cells(ww: dict[str, Any], st: dict[str, Any]) -> list[str]:
     return [" / ".join(ratio(k) for k in keys) for _, keys in COLUMNS]
 
 
-def table(results: list[tuple[int, bool, dict[str, dict[str, Any]]]]) -> str:
-    """Return the markdown table: a stock row, a waitwise row and their ratio per setup."""
-    head = ["N", "gc", "trigger", *(name for name, _ in COLUMNS)]
+def table(results: Results) -> str:
+    """Return the markdown table: stock, waitwise, their ratio (and the floor) per setup."""
+    head = ["N", "setup", "trigger", *(name for name, _ in COLUMNS)]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
-    for n, frozen, rows in results:
-        gc_label = "frozen" if frozen else "normal"
+    for n, setup, rows in results:
         for which, row in rows.items():
-            label = LABEL[which] + _exp_label(row)
-            lines.append("| " + " | ".join([f"{n:,}", gc_label, label, *_cells(row)]) + " |")
-        for which in list(rows)[1:]:
-            cells = [f"{n:,}", gc_label, f"**{which} / stock**"]
-            cells += _ratio_cells(rows[which], rows["stock"])
+            only = FLOOR_COLUMNS if which == FLOOR else None
+            cells = [f"{n:,}", setup.label, LABEL[which], *_cells(row, only)]
             lines.append("| " + " | ".join(cells) + " |")
+        cells = [f"{n:,}", setup.label, "**waitwise / stock**"]
+        cells += _ratio_cells(rows["waitwise"], rows["stock"])
+        lines.append("| " + " | ".join(cells) + " |")
     lines.extend(BASELINE)
     return "\n".join(lines)
 
 
-def _exp_label(row: dict[str, Any]) -> str:
-    return f" [experiment: {', '.join(row['experiments'])}]" if row.get("experiments") else ""
-
-
-def goals(results: list[tuple[int, bool, dict[str, dict[str, Any]]]]) -> str:
-    """Return one line per issue-3 goal, from the largest N measured."""
+def goals(results: Results) -> str:
+    """Return one line per setup for the issue-3 goals, from the largest N measured."""
     big = max(n for n, _, _ in results)
-    lines = [f"Goals (N={big:,}, same run):"]
-    for n, frozen, rows in results:
-        if n == big:
-            gc_label = "gc frozen" if frozen else "gc normal"
-            lines += [_goal_line(gc_label, w, rows[w], rows["stock"]) for w in list(rows)[1:]]
+    lines = [f"Goals (N={big:,}, medians of the same run):"]
+    lines += [_goal_line(setup, rows) for n, setup, rows in results if n == big]
     return "\n".join(lines)
 
 
@@ -261,52 +291,48 @@ def _round_ratios(ww: dict[str, Any], st: dict[str, Any]) -> str:
     return f", rounds {ratios[0]:.2f}-{ratios[-1]:.2f}x"
 
 
-def _goal_line(gc_label: str, which: str, ww: dict[str, Any], st: dict[str, Any]) -> str:
+def _spread(row: dict[str, Any], key: str) -> str:
+    values = sorted(r.get(key, math.nan) for r in row.get("rounds", [row]))
+    return f" (rounds {_fmt(values[0])}-{_fmt(values[-1])})" if len(values) > 1 else ""
+
+
+def _goal_line(setup: Setup, rows: dict[str, dict[str, Any]]) -> str:
+    ww, st = rows["waitwise"], rows["stock"]
     net = _net_ratio(ww, st)
-    met = "met" if net <= 0.5 else "NOT met"
     p99 = ww.get("detect_p99_s", math.nan)
-    return (
-        f"- {gc_label}, {which}: CPU/poke net vs stock = {net:.2f}x{_round_ratios(ww, st)} "
-        f"(median rows; goal <= 0.5x: {met}); "
-        f"detection p99 {_fmt(p99)} s vs stock {_fmt(st.get('detect_p99_s'))} s "
+    line = (
+        f"- {setup.label}: CPU/poke net vs stock = {net:.2f}x{_round_ratios(ww, st)} "
+        f"(goal <= 0.5x: {'met' if net <= 0.5 else 'NOT met'}); detection p99 {_fmt(p99)} s"
+        f"{_spread(ww, 'detect_p99_s')} vs stock {_fmt(st.get('detect_p99_s'))} s "
         f"(goal <= 1.5 s: {'met' if p99 <= 1.5 else 'NOT met'}); loop lag max "
         f"{_fmt(ww['lag_max_ms'])} ms steady / {_fmt(ww.get('detect_lag_max_ms'))} ms "
         f"in detection vs stock {_fmt(st['lag_max_ms'])} / "
         f"{_fmt(st.get('detect_lag_max_ms'))} ms (gc pause max {_fmt(ww['gc_pause_max_ms'])}"
         f" / {_fmt(ww.get('detect_gc_pause_max_ms'))} ms)"
     )
-
-
-def floor_line(n: int, window: float) -> str:
-    """Measure and describe the runner's own detection cost (no polling trigger at all)."""
-    _log(f"N={n:,} runner floor ...")
-    floor = run_runner_bench(n, 1.0, min(window, 5.0), which=FLOOR, gc_freeze=True)
-    return (
-        f"- runner floor (N={n:,}, gc frozen): a trigger that only yields when the files land: "
-        f"detection p50 / p99 {_fmt(floor.get('detect_p50_s'))} / "
-        f"{_fmt(floor.get('detect_p99_s'))} s, {_fmt(floor.get('detect_cpu_ms_per_event'))} "
-        "ms CPU per event: Airflow's own share of every row's detection figures"
-    )
+    if FLOOR in rows:
+        floor = rows[FLOOR]
+        line += (
+            f"; runner floor p99 {_fmt(floor.get('detect_p99_s'))} s, "
+            f"{_fmt(floor.get('detect_cpu_ms_per_event'))} ms CPU per event"
+        )
+    return line
 
 
 def _log(msg: str) -> None:
     print(msg, file=sys.stderr, flush=True)
 
 
-def run_table(
-    ns: list[int],
-    window: float,
-    hosting: bool,
-    exp: dict[str, Any],
-    whiches: tuple[str, ...],
-    repeat: int = 1,
-) -> list[Any]:
-    results = []
+def run_table(ns: list[int], window: float, hosting: bool, repeat: int) -> Results:
+    """Measure every setup for every N (and the floor for the largest N)."""
+    results: Results = []
     for n in ns:
-        for frozen in (False, True):
-            _log(f"N={n:,} gc {'frozen' if frozen else 'normal'} ...")
-            rows = measure_set(n, window, frozen, hosting, exp, whiches, repeat)
-            results.append((n, frozen, rows))
+        for setup in SETUPS:
+            _log(f"N={n:,} {setup.label} ...")
+            rows = measure_set(n, window, setup, hosting, repeat)
+            if n == max(ns):
+                rows[FLOOR] = measure_floor(n, window, setup, repeat)
+            results.append((n, setup, rows))
     return results
 
 
@@ -320,41 +346,38 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--json", help="also write every raw result to this file")
     p.add_argument("--which", choices=(*WHICH, FLOOR), help="one measurement, as JSON")
     p.add_argument("--interval", type=float, default=1.0)
-    p.add_argument("--gc-freeze", action="store_true")
+    p.add_argument("--setup", choices=[s.label for s in SETUPS], default=SETUPS[0].label)
     p.add_argument("--no-detect", action="store_true")
     p.add_argument("--profile", help="cProfile of the window (single measurement)")
     p.add_argument("--pyspy", help="py-spy samples of the window (single measurement)")
-    p.add_argument("--quiet-success", action="store_true", help="experiment, waitwise only")
     return p
 
 
 def main(argv: list[str] | None = None) -> None:
     """Print the markdown table (or, with ``--which``, one measurement as JSON)."""
     args = _parser().parse_args(argv)
-    exp = {k: v for k in EXPERIMENTS if (v := getattr(args, k))}
     if args.which:
         result = run_runner_bench(
             args.n[0],
             args.interval,
             args.window,
             which=args.which,
-            gc_freeze=args.gc_freeze,
+            setup=next(s for s in SETUPS if s.label == args.setup),
             detect=not args.no_detect,
             profile=args.profile,
             pyspy=args.pyspy,
-            **exp,
         )
         print(json.dumps(result, indent=1))
         return
     ns, window, repeat = ([1000], 10.0, 1) if args.quick else (args.n, args.window, args.repeat)
     started = time.monotonic()
-    results = run_table(ns, window, not args.no_hosting, exp, WHICH, repeat)
+    results = run_table(ns, window, not args.no_hosting, repeat)
     if args.json:
-        Path(args.json).write_text(json.dumps(results, indent=1))
+        raw = [(n, setup.label, rows) for n, setup, rows in results]
+        Path(args.json).write_text(json.dumps(raw, indent=1))
     print(table(results))
     print()
     print(goals(results))
-    print(floor_line(max(ns), window))
     print(
         f"\n({time.monotonic() - started:.0f} s; 1 s poke interval, {window:.0f} s windows; "
         f"median of {repeat} interleaved run(s) per cell on a shared 2-core machine: "
