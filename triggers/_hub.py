@@ -136,9 +136,11 @@ class PollHub:
         heap = self._heap
         while heap and heap[0][0] <= now:
             due.append(heapq.heappop(heap)[2])
-        for lane in self._lanes.values():
+        for flat, lane in list(self._lanes.items()):
             while lane and lane[0].due <= now:
                 due.append(lane.popleft())
+            if not lane:
+                del self._lanes[flat]  # intervals come and go: keep only the lanes in use
         # Settled in due order, each flat entry's next time is no earlier than the one before
         # it (a nominal time plus the same interval), so it can join the end of its lane.
         due.sort(key=_by_due)
