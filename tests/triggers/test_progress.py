@@ -19,13 +19,13 @@ monotone = st.one_of(
 )
 
 
-def reference_pokes(policy: IntervalPolicy, key: str, after: float) -> tuple[float, float]:
-    """The last nominal poke at or before ``after`` and the first one after it."""
+def reference_pokes(policy: IntervalPolicy, key: str, after: float) -> tuple[int, float, float]:
+    """The first poke after ``after``: its attempt number, the poke before it, its time."""
     total = previous = 0.0
-    for interval in itertools.chain([0.0], intervals(policy, key)):
+    for attempt, interval in enumerate(itertools.chain([0.0], intervals(policy, key)), 1):
         previous, total = total, total + interval
         if total > after:
-            return previous, total
+            return attempt, previous, total
     raise AssertionError("unreachable")
 
 
@@ -37,13 +37,18 @@ def test_schedule_matches_the_policy_schedule(
     schedule = Schedule.resumed(policy, key, opens_at=0.0, now=0.0)
     for now in sorted(times):
         delay = schedule.delay_until_next(now, closes_at=math.inf)
-        last, nominal = reference_pokes(policy, key, now)
+        attempt, last, nominal = reference_pokes(policy, key, now)
         near = (last - now, nominal - now, nominal - now - MIN_INTERVAL)
         if any(abs(gap) < 1e-6 for gap in near):
             continue  # a nominal poke within rounding of the present: either answer is right
         # never sooner than MIN_INTERVAL after the present (the loop must not spin)
         expected = max(nominal, now + MIN_INTERVAL)
         assert math.isclose(now + delay, expected, rel_tol=1e-9, abs_tol=1e-6)
+        # in and out of the flat tail, the state names that next poke
+        assert schedule.state.attempt == attempt
+        assert math.isclose(schedule.state.elapsed, nominal, rel_tol=1e-9, abs_tol=1e-6)
+        assert schedule.clamped(closes_at=nominal - 1e-3)
+        assert not schedule.clamped(closes_at=nominal + 1e-3)
 
 
 def test_flat_tail_is_skipped_in_one_step() -> None:
@@ -52,32 +57,3 @@ def test_flat_tail_is_skipped_in_one_step() -> None:
     assert schedule.flat == 2.0
     assert schedule.delay_until_next(1001.0, closes_at=1e9) == 1.0  # next nominal is +1002
     assert schedule.state.attempt == 502
-
-
-def reference_next(policy: IntervalPolicy, key: str, after: float) -> tuple[int, float]:
-    """The attempt number and nominal time of the first poke after ``after``."""
-    total = 0.0
-    for attempt, interval in enumerate(itertools.chain([0.0], intervals(policy, key)), 1):
-        total += interval
-        if total > after:
-            return attempt, total
-    raise AssertionError("unreachable")
-
-
-@settings(deadline=None)
-@given(monotone, keys, st.lists(st.floats(min_value=0, max_value=100), min_size=1, max_size=8))
-def test_state_names_the_next_nominal_poke_in_and_out_of_the_flat_tail(
-    policy: IntervalPolicy, key: str, times: list[float]
-) -> None:
-    schedule = Schedule.resumed(policy, key, opens_at=0.0, now=0.0)
-    for now in sorted(times):
-        schedule.delay_until_next(now, closes_at=math.inf)
-        attempt, nominal = reference_next(policy, key, now)
-        if abs(nominal - now) < 1e-6 or abs(schedule.next_at - nominal) > 1e-6 * max(now, 1):
-            # within rounding of a nominal poke either neighbour is right; check it is one
-            assert abs(schedule.state.attempt - attempt) <= 1
-            continue
-        assert schedule.state.attempt == attempt
-        assert math.isclose(schedule.state.elapsed, nominal, rel_tol=1e-9, abs_tol=1e-6)
-        assert schedule.clamped(closes_at=nominal - 1e-3)
-        assert not schedule.clamped(closes_at=nominal + 1e-3)
