@@ -26,10 +26,10 @@ Setups (each a row pair, plus the runner floor for the largest N):
 - gc frozen: ``gc.freeze()`` once all triggers run, so full collections over Airflow's
   per-trigger greenback portals (baseline.md) no longer cause the stalls being compared.
 - log WARNING: ``[logging] logging_level = WARNING`` in the runner process, as one would set
-  for the triggerer alone.  Airflow's runner logs three INFO lines per trigger ("trigger
-  starting", "Trigger fired event", "trigger completed"), and its async structlog calls each
-  run in the default thread pool: when thousands of events arrive at once that queue, not the
-  trigger, sets the detection tail.
+  for the triggerer alone.  For every event Airflow's runner logs "Trigger fired event" and
+  "trigger completed" at INFO through structlog's async methods, each of which runs in the
+  default thread pool: when thousands of events arrive at once that queue, not the trigger,
+  sets the detection tail.
 - runner floor: a trigger that polls nothing and yields the moment the files land
   (:mod:`devtools.bench._floor`): Airflow's own share of every row's detection figures.
 
