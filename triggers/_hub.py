@@ -55,7 +55,6 @@ class Watch:
     future: asyncio.Future[WaitStatus]
     error_delay: Callable[[int], float]
     max_errors: int
-    tags: dict[str, str]
     due: float = field(default=0.0)
 
 

@@ -306,7 +306,6 @@ class PolicyTrigger(EndingMixin, BaseTrigger):
             future=future,
             error_delay=self._error_delay(key),
             max_errors=self.retry.max_probe_errors,
-            tags=self._tags(),
             due=rt.clock.now(),
         )
         hub(rt.clock, rt.metrics).watch(entry)
