@@ -68,8 +68,9 @@ class EndingMixin:
     ) -> TriggerEvent:
         now = rt.clock.now()
         payload = tally.payload(status, message or self._message(status, tally, now), now)
-        rt.metrics.incr(_COUNTERS[status], self._tags())
-        rt.metrics.timing(metrics.WAIT_SECONDS, payload["elapsed_s"], self._tags())
+        tags = self._tags()
+        rt.metrics.incr(_COUNTERS[status], tags)
+        rt.metrics.timing(metrics.WAIT_SECONDS, payload["elapsed_s"], tags)
         if ledger is not None:
             await ledger.write(self._outcome(status), self._record_fields(tally, now))
         # Success at DEBUG: Airflow already logs "Trigger fired event" with the payload, and a

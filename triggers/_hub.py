@@ -19,7 +19,6 @@ from __future__ import annotations
 import asyncio
 import heapq
 import itertools
-import logging
 import operator
 import weakref
 from collections import deque
@@ -29,12 +28,16 @@ from typing import Final
 
 from waitwise.triggers import metrics
 from waitwise.triggers._fsbatch import FileQuery, check_all
-from waitwise.triggers._progress import Schedule, Tally, settle_poke
+from waitwise.triggers._progress import (
+    Schedule,
+    Tally,
+    decisions_logged,
+    log_decision,
+    settle_poke,
+)
 from waitwise.triggers.clock import Clock
 from waitwise.triggers.events import FoundItem, WaitStatus
 from waitwise.triggers.metrics import MetricsSink
-
-log = logging.getLogger(__name__)
 
 TICK_S: Final = 0.05
 WAKE_CHUNK: Final = 256
@@ -149,14 +152,15 @@ class PollHub:
     async def _settle(self, due: list[Watch], results: Sequence[list[FoundItem] | OSError]) -> None:
         now, woken = self.clock.now(), 0
         self.sink.incr(metrics.POKES, {"trigger": "FileArrivalTrigger"}, count=len(due))
-        debug = log.isEnabledFor(logging.DEBUG)  # once per batch: free when switched off
+        debug = decisions_logged()  # once per batch: free when switched off
         for entry, result in zip(due, results, strict=True):
             if entry.future.done():
                 continue
             status = _apply(entry, result, now)
             if status is None:
                 if debug:
-                    _log_decision(entry, now)
+                    name, delay = entry.query.pattern, entry.due - now
+                    log_decision(name, entry.tally, entry.schedule, entry.closes_at, delay)
                 self._push(entry)
                 continue
             entry.future.set_result(status)
@@ -181,24 +185,6 @@ def _apply(entry: Watch, result: list[FoundItem] | OSError, now: float) -> WaitS
         return outcome
     entry.due = now + outcome
     return None
-
-
-def _log_decision(entry: Watch, now: float) -> None:
-    """Log one not-yet decision (DEBUG): the poke, the next one and why then."""
-    tally, schedule = entry.tally, entry.schedule
-    if tally.errors_in_row:
-        why = f"probe error backoff ({tally.errors_in_row} in a row)"
-    elif schedule.clamped(entry.closes_at):
-        why = "deadline clamp"
-    else:
-        why = f"policy, schedule attempt {schedule.state.attempt}"
-    log.debug(
-        "%s not found at poke %d: next poke in %.3fs (%s)",
-        entry.query.pattern,
-        tally.pokes,
-        entry.due - now,
-        why,
-    )
 
 
 _by_due = operator.attrgetter("due")

@@ -9,7 +9,14 @@ from dataclasses import dataclass, field
 
 from waitwise.triggers.errors import PolicyConfigError
 from waitwise.triggers.events import FoundItem, WaitPayload, WaitStatus
-from waitwise.triggers.policy import MIN_INTERVAL, IntervalPolicy, PollState, interval_at, resume
+from waitwise.triggers.policy import (
+    MIN_INTERVAL,
+    IntervalPolicy,
+    PollState,
+    interval_at,
+    is_flat,
+    resume,
+)
 
 log = logging.getLogger("waitwise.triggers.base")
 
@@ -97,7 +104,7 @@ class Schedule:
         """Ask the policy for intervals until the next poke lies after ``now`` or is flat."""
         while self.opens_at + self._state.elapsed <= now:
             interval = interval_at(self.policy, self.key, self._state)
-            if getattr(self.policy, "monotone", False) and interval >= self.policy.max_interval:
+            if is_flat(self.policy, interval):
                 self.flat = interval
                 self._flat_from = self.opens_at + self._state.elapsed + interval
                 self._steps = 0
@@ -185,3 +192,27 @@ def settle_poke(
         tally.errors_in_row = 0
         delay = schedule.delay_until_next(now, closes_at)
     return WaitStatus.TIMEOUT if now >= closes_at else delay
+
+
+def decisions_logged() -> bool:
+    """Return whether :func:`log_decision` lines are switched on (its logger at DEBUG)."""
+    return log.isEnabledFor(logging.DEBUG)
+
+
+def log_decision(
+    name: str, tally: Tally, schedule: Schedule, closes_at: float, delay: float
+) -> None:
+    """Log one not-yet decision at DEBUG: the poke, the time to the next one and what chose it.
+
+    The reason is the probe-error backoff after an error, the deadline when the next nominal
+    poke falls past ``closes_at``, else the policy (with the schedule attempt of that poke).
+    Used by the poll hub and the per-trigger loop alike; they ask :func:`decisions_logged`
+    first (the hub once per batch).
+    """
+    if tally.errors_in_row:
+        why = f"probe error backoff ({tally.errors_in_row} in a row)"
+    elif schedule.clamped(closes_at):
+        why = "deadline clamp"
+    else:
+        why = f"policy, schedule attempt {schedule.state.attempt}"
+    log.debug("%s not found at poke %d: next poke in %.3fs (%s)", name, tally.pokes, delay, why)

@@ -44,6 +44,8 @@ from waitwise.triggers._hub import Watch, hub
 from waitwise.triggers._progress import (
     Schedule,
     Tally,
+    decisions_logged,
+    log_decision,
     optional_seconds,
     positive_seconds,
     settle_poke,
@@ -247,6 +249,7 @@ class PolicyTrigger(EndingMixin, BaseTrigger):
             window.closes_at - rt.clock.now(),
             schedule.state.attempt,
         )
+        error_delay, name = self._error_delay(key), self.describe()
         while True:
             outcome = settle_poke(
                 tally,
@@ -254,20 +257,14 @@ class PolicyTrigger(EndingMixin, BaseTrigger):
                 rt.clock.now(),
                 schedule=schedule,
                 closes_at=window.closes_at,
-                error_delay=self._error_delay(key),
+                error_delay=error_delay,
                 max_errors=self.retry.max_probe_errors,
-                name=self.describe(),
+                name=name,
             )
             if isinstance(outcome, WaitStatus):
                 return outcome
-            log.debug(
-                "%s not found at poke %d (schedule attempt %d): sleeping %.3fs (%s)",
-                self.describe(),
-                tally.pokes,
-                schedule.state.attempt,
-                outcome,
-                "deadline clamp" if schedule.clamped(window.closes_at) else "policy or backoff",
-            )
+            if decisions_logged():
+                log_decision(name, tally, schedule, window.closes_at, outcome)
             await rt.clock.sleep(outcome)
 
     def _error_delay(self, key: str) -> Callable[[int], float]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import Iterator
 from pathlib import Path
 from types import SimpleNamespace
@@ -194,6 +195,22 @@ async def test_probe_errors_then_recovery_return_to_the_nominal_schedule(
     assert clock.sleeps == [1.0, 2.0, 2.0]
     assert event.payload["status"] == "success"
     assert event.payload["errors"] == 2
+
+
+async def test_the_per_trigger_loop_logs_each_decision_and_its_reason(
+    store: FileStore, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG, logger="waitwise.triggers")
+    trigger = scripted("error", "miss", "miss", timeout=12.0)
+    await drive(trigger, Runtime(clock=FakeClock(now_s=T0), metrics=RecordingSink(), store=store))
+    decisions = [r.getMessage() for r in caplog.records if "not found at poke" in r.getMessage()]
+    # +0 error (backoff 1 s), +1 miss (next nominal +5), +5 miss (+10), +10 miss (clamp to +12)
+    assert decisions == [
+        "Scripted not found at poke 1: next poke in 1.000s (probe error backoff (1 in a row))",
+        "Scripted not found at poke 2: next poke in 4.000s (policy, schedule attempt 2)",
+        "Scripted not found at poke 3: next poke in 5.000s (policy, schedule attempt 3)",
+        "Scripted not found at poke 4: next poke in 2.000s (deadline clamp)",
+    ]
 
 
 def test_new_kwargs_round_trip_through_json() -> None:

@@ -19,6 +19,7 @@ from .schedule import (
     MAX_REPLAY,
     interval_at,
     intervals,
+    is_flat,
     resume,
     rng_for,
 )
@@ -45,6 +46,7 @@ __all__ = [
     "PollState",
     "interval_at",
     "intervals",
+    "is_flat",
     "policy_from_config",
     "resume",
     "rng_for",

@@ -74,6 +74,15 @@ def intervals(policy: IntervalPolicy, key: str) -> Iterator[float]:
         state = state.advance(interval)
 
 
+def is_flat(policy: IntervalPolicy, interval: float) -> bool:
+    """Return whether every interval after ``interval`` equals it.
+
+    True when a monotone policy (``policy.monotone``: intervals never shrink) has returned
+    its ``max_interval``: from there the schedule is one constant step.
+    """
+    return interval == policy.max_interval and getattr(policy, "monotone", False) is True
+
+
 def resume(policy: IntervalPolicy, key: str, elapsed: float) -> PollState:
     """Return where a wait that started ``elapsed`` seconds ago stands in its schedule.
 
@@ -100,7 +109,7 @@ def resume(policy: IntervalPolicy, key: str, elapsed: float) -> PollState:
         interval = interval_at(policy, key, state)
         if state.elapsed + interval > target:
             return state
-        if interval == policy.max_interval and getattr(policy, "monotone", False) is True:
+        if is_flat(policy, interval):
             return _skip_flat(state, interval, target)
         state = state.advance(interval)
         if state.attempt - mark.attempt >= MAX_REPLAY:
