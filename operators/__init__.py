@@ -1,3 +1,9 @@
 """Deferrable sensors that start and end in the triggerer."""
 
 from __future__ import annotations
+
+from waitwise.operators.base import PolicySensor, result_from_event
+from waitwise.operators.breaker import BreakerOverrideOperator
+from waitwise.operators.file import FileArrivalSensor
+
+__all__ = ["BreakerOverrideOperator", "FileArrivalSensor", "PolicySensor", "result_from_event"]

@@ -20,31 +20,29 @@ do for each try.
 from __future__ import annotations
 
 import datetime as dt
-import time
 from collections.abc import Mapping
 from typing import Any, Final
 
 from airflow.sdk.bases.sensor import BaseSensorOperator
 from airflow.sdk.exceptions import AirflowException, AirflowSensorTimeout, AirflowSkipException
 
-from waitwise.triggers.base import positive_seconds
-from waitwise.triggers.errors import PolicyConfigError
-from waitwise.triggers.events import WaitStatus
-from waitwise.triggers.policy import (
+from waitwise.triggers import (
     AirflowExponential,
     Constant,
     IntervalPolicy,
-    policy_from_config,
-)
-from waitwise.triggers.profiles import (
     OnBreakerOpen,
     OnDeadline,
+    PolicyConfigError,
     ReliabilityProfile,
     RetryStrategy,
+    WaitSpec,
+    WaitStatus,
     get_profile,
+    runtime,
 )
+from waitwise.triggers.policy import policy_from_config, positive_seconds, span_bound
+from waitwise.triggers.spec import check_store
 from waitwise.triggers.store import validate_source
-from waitwise.triggers.windows import span_bound
 
 DEADLINE_GRACE: Final = 60.0
 SCHEDULED_AT: Final = (
@@ -162,7 +160,7 @@ class PolicySensor(BaseSensorOperator):
             max_wait=_seconds_or_none(self.max_wait),
         )
         self.source = _validated_source(source)
-        self.store = dict(store) if store else {"kind": "airflow"}
+        self.store = dict(check_store(store if store is not None else {"kind": "airflow"}))
         self.scheduled_at = SCHEDULED_AT
         self.deferrable = deferrable
         self.start_from_trigger = deferrable if start_from_trigger is None else start_from_trigger
@@ -183,26 +181,26 @@ class PolicySensor(BaseSensorOperator):
         span = span_bound(self.timeout, max_reopens, self.retry.reopen_backoff)
         return airflow_timeout(span, self.execution_timeout)
 
-    def policy_kwargs(self, *, started_at: float | None) -> dict[str, Any]:
-        """Return the :class:`~waitwise.triggers.base.PolicyTrigger` kwargs (plain JSON)."""
+    def wait_spec(self, *, started_at: float | None) -> WaitSpec:
+        """Return the wait this sensor asks its trigger for."""
         profile = self.profile
-        return {
-            "poll": self.policy.to_config(),
-            "timeout": float(self.timeout),
-            "started_at": started_at,
-            "airflow_timeout": None if started_at else self.trigger_window(),
-            "soft_fail": bool(self.soft_fail or self.never_fail),
-            "end_from_trigger": True,
-            "xcom_push": bool(self.do_xcom_push),
-            "seed": None,
-            "retry": self.retry.to_config(),
-            "source": self.source,
-            "profile": profile.name if profile else None,
-            "breaker": profile.breaker.to_config() if profile and profile.breaker else None,
-            "on_breaker_open": profile.on_breaker_open.value if profile else "fail",
-            "store": self.store,
-            "scheduled_at": self.scheduled_at,
-        }
+        return WaitSpec(
+            poll=self.policy,
+            timeout=float(self.timeout),
+            started_at=started_at,
+            airflow_timeout=None if started_at else self.trigger_window(),
+            soft_fail=bool(self.soft_fail or self.never_fail),
+            end_from_trigger=True,
+            xcom_push=bool(self.do_xcom_push),
+            retry=self.retry,
+            source=self.source,
+            profile=profile.name if profile else None,
+            tier=profile.tier if profile else None,
+            breaker=profile.breaker if profile else None,
+            on_breaker_open=profile.on_breaker_open if profile else OnBreakerOpen.FAIL,
+            store=self.store,
+            scheduled_at=self.scheduled_at,
+        )
 
     def execute_complete(self, context: Any, event: Mapping[str, Any] | None = None) -> Any:
         """Resume after the trigger: return the payload, or raise (see result_from_event)."""
@@ -211,7 +209,7 @@ class PolicySensor(BaseSensorOperator):
 
     def now(self) -> float:
         """Return the wall clock (epoch seconds) used as the anchor of a worker-started wait."""
-        return time.time()
+        return runtime.current().clock.now()
 
 
 def _apply_profile_defaults(profile: ReliabilityProfile | None, kwargs: dict[str, Any]) -> None:
@@ -227,7 +225,7 @@ def _validated_source(source: str | None) -> str | None:
     if source is None:
         return None
     try:
-        return str(validate_source(source))
+        return validate_source(source)
     except ValueError as exc:
         raise PolicyConfigError(f"source: {exc}") from exc
 

@@ -8,15 +8,14 @@ store the sensors use, with any executor and any number of triggerers.
 from __future__ import annotations
 
 import asyncio
-import time
 from collections.abc import Mapping, Sequence
 from typing import Any, Final
 
 from airflow.sdk import BaseOperator
 
-from waitwise.triggers.breaker import BreakerSnapshot, BreakerState, force
-from waitwise.triggers.errors import PolicyConfigError
-from waitwise.triggers.runtime import Runtime
+from waitwise.triggers import BreakerSnapshot, BreakerState, PolicyConfigError, runtime
+from waitwise.triggers.breaker import force
+from waitwise.triggers.spec import check_store
 from waitwise.triggers.store import validate_source
 
 ACTIONS: Final[Mapping[str, BreakerState | str]] = {
@@ -51,7 +50,7 @@ class BreakerOverrideOperator(BaseOperator):
     ) -> None:
         super().__init__(**kwargs)
         self.source, self.action, self.note = source, action, note
-        self.store = dict(store) if store else {"kind": "airflow"}
+        self.store = dict(check_store(store if store is not None else {"kind": "airflow"}))
         if "{{" not in action and action not in ACTIONS:
             raise PolicyConfigError(f"action must be one of {sorted(ACTIONS)}, got {action!r}")
 
@@ -65,8 +64,8 @@ class BreakerOverrideOperator(BaseOperator):
         return snapshot.to_json_dict()
 
     async def _apply(self, source: str, target: Any) -> BreakerSnapshot:
-        store = Runtime().store_for(self.store)
-        now = time.time()
+        rt = runtime.current()
+        store, now = rt.store_for(self.store), rt.clock.now()
 
         def update(current: BreakerSnapshot | None) -> BreakerSnapshot:
             return force(current or BreakerSnapshot(source), target, now, note=self.note)[0]

@@ -10,9 +10,8 @@ from typing import Any
 from airflow.triggers.base import StartTriggerArgs
 
 from waitwise.operators.base import PolicySensor
-from waitwise.triggers._fsbatch import FileQuery, check
-from waitwise.triggers.errors import PolicyConfigError
-from waitwise.triggers.file import FileArrivalTrigger
+from waitwise.triggers import FileArrivalTrigger, PolicyConfigError
+from waitwise.triggers.file import FileQuery, check
 
 _TRIGGER = f"{FileArrivalTrigger.__module__}.{FileArrivalTrigger.__qualname__}"
 
@@ -74,7 +73,7 @@ class FileArrivalSensor(PolicySensor):
             "filepath": self.filepath,
             "fs_conn_id": self.fs_conn_id,
             "recursive": self.recursive,
-            **self.policy_kwargs(started_at=started_at),
+            **self.wait_spec(started_at=started_at).to_config(),
         }
 
     def execute(self, context: Any) -> Any:

@@ -8,15 +8,25 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-PURE = [
-    *sorted((ROOT / "triggers" / "policy").glob("*.py")),
-    ROOT / "triggers" / "events.py",
-    ROOT / "triggers" / "breaker_events.py",
-    ROOT / "triggers" / "breaker_state.py",
+# Everything under these paths is pure: time arithmetic and value objects, no I/O.
+PURE_PATHS = [
+    "triggers/policy",
+    "triggers/breaker/model.py",
+    "triggers/breaker/events.py",
+    "triggers/breaker/machine.py",
+    "triggers/errors.py",
+    "triggers/events.py",
+    "triggers/profiles.py",
+    "triggers/spec.py",
 ]
-BREAKER = ROOT / "triggers" / "breaker.py"
-if BREAKER.exists():
-    PURE.append(BREAKER)
+
+
+def _expand(listed: str) -> list[Path]:
+    path = ROOT / listed
+    return sorted(path.rglob("*.py")) if path.is_dir() else [path]
+
+
+PURE = [path for listed in PURE_PATHS for path in _expand(listed)]
 BANNED_MODULES = {"asyncio", "airflow", "time", "aiofiles"}
 BANNED_RANDOM = {"random", "uniform", "randint", "randrange", "choice", "gauss", "seed"}
 
@@ -41,9 +51,26 @@ def _violations(path: Path) -> list[str]:
     return found
 
 
+@pytest.mark.parametrize("listed", PURE_PATHS)
+def test_every_listed_pure_path_exists(listed: str) -> None:
+    assert (ROOT / listed).exists(), f"{listed} is listed as pure but is missing: update the list"
+
+
 @pytest.mark.parametrize("path", PURE, ids=lambda p: str(p.relative_to(ROOT)))
 def test_pure_module_imports_nothing_impure(path: Path) -> None:
     assert _violations(path) == []
+
+
+def test_operators_import_no_private_trigger_module() -> None:
+    offenders = [
+        f"{path.relative_to(ROOT)}: {node.module}"
+        for path in (ROOT / "operators").rglob("*.py")
+        for node in ast.walk(ast.parse(path.read_text()))
+        if isinstance(node, ast.ImportFrom)
+        and (node.module or "").startswith("waitwise.triggers")
+        and any(part.startswith("_") for part in (node.module or "").split("."))
+    ]
+    assert offenders == []
 
 
 def test_only_operators_import_the_task_sdk_at_module_level() -> None:

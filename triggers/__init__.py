@@ -1,3 +1,90 @@
-"""Async triggers that own the waiting: policy-driven polling, deadlines, breakers."""
+"""Async triggers that own the waiting: policy-driven polling, deadlines, breakers.
+
+The public API; everything else is reached through its module.  Layers, innermost first:
+``policy/`` (pure time arithmetic), ``breaker/`` (the pure breaker and its async ledger),
+``spec`` and ``profiles`` (pure value objects), ``store/`` (history and breaker state),
+``engine/`` (the async machinery every kind shares), ``base`` and the trigger kinds.
+"""
 
 from __future__ import annotations
+
+from waitwise.triggers.base import PolicyTrigger
+from waitwise.triggers.breaker import BreakerConfig, BreakerSnapshot, BreakerState
+from waitwise.triggers.errors import (
+    ConfigError,
+    PolicyConfigError,
+    ProbeError,
+    TriggerArgumentError,
+    WaitwiseError,
+)
+from waitwise.triggers.events import FoundItem, WaitPayload, WaitStatus
+from waitwise.triggers.file import FileArrivalTrigger
+from waitwise.triggers.policy import (
+    AirflowExponential,
+    Capped,
+    Constant,
+    DecorrelatedJitter,
+    EqualJitter,
+    Exponential,
+    FullJitter,
+    IntervalPolicy,
+    Linear,
+    PollState,
+)
+from waitwise.triggers.profiles import (
+    HIGH,
+    LOW,
+    MEDIUM,
+    AlertThresholds,
+    OnBreakerOpen,
+    OnDeadline,
+    ReliabilityProfile,
+    RetryStrategy,
+    get_profile,
+)
+from waitwise.triggers.runtime import Runtime, use_runtime
+from waitwise.triggers.spec import WaitSpec
+from waitwise.triggers.store import AirflowStore, FileStore, WaitOutcome, WaitRecord, WaitStore
+
+__all__ = [
+    "HIGH",
+    "LOW",
+    "MEDIUM",
+    "AirflowExponential",
+    "AirflowStore",
+    "AlertThresholds",
+    "BreakerConfig",
+    "BreakerSnapshot",
+    "BreakerState",
+    "Capped",
+    "ConfigError",
+    "Constant",
+    "DecorrelatedJitter",
+    "EqualJitter",
+    "Exponential",
+    "FileArrivalTrigger",
+    "FileStore",
+    "FoundItem",
+    "FullJitter",
+    "IntervalPolicy",
+    "Linear",
+    "OnBreakerOpen",
+    "OnDeadline",
+    "PolicyConfigError",
+    "PolicyTrigger",
+    "PollState",
+    "ProbeError",
+    "ReliabilityProfile",
+    "RetryStrategy",
+    "Runtime",
+    "TriggerArgumentError",
+    "WaitOutcome",
+    "WaitPayload",
+    "WaitRecord",
+    "WaitSpec",
+    "WaitStatus",
+    "WaitStore",
+    "WaitwiseError",
+    "get_profile",
+    "use_runtime",
+]

@@ -1,28 +1,140 @@
-"""Wait for files to land: glob patterns, ``recursive``, relative paths via an ``fs`` connection."""
+"""Wait for files to land: glob patterns, ``recursive``, relative paths via an ``fs`` connection.
+
+Filesystem checks block by nature, so they run off the event loop, in batches: one thread hop
+costs about six times the CPU of the check itself (``shared/notes/baseline.md``), so the poll
+hub hands every file query due in a tick to :func:`check_all` in one worker thread, and
+identical queries (many sensors waiting on one file) are checked once.
+"""
 
 from __future__ import annotations
 
 import asyncio
+import glob
 import os
-from typing import Any, Unpack
+import stat
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
 
-from waitwise.triggers._fsbatch import FileQuery, check
-from waitwise.triggers.base import PolicyKwargs, PolicyTrigger
+from waitwise.triggers.base import PolicyTrigger, rebuilding
+from waitwise.triggers.engine.probe import Prober
+from waitwise.triggers.engine.progress import ProbeResult
 from waitwise.triggers.errors import PolicyConfigError, ProbeError
 from waitwise.triggers.events import FoundItem
+from waitwise.triggers.spec import WaitSpec
+
+__all__ = [
+    "MAX_FOUND",
+    "FileArrivalTrigger",
+    "FileProber",
+    "FileQuery",
+    "check",
+    "check_all",
+    "check_filepath",
+]
+
+MAX_FOUND = 100
+
+
+@dataclass(frozen=True, slots=True)
+class FileQuery:
+    """One check: an absolute path or glob pattern, ``recursive`` as in :func:`glob.glob`.
+
+    ``magic`` (whether ``pattern`` is a glob) and ``key`` (what makes two queries the same
+    check) are worked out once here, not on every poke.
+    """
+
+    pattern: str
+    recursive: bool = False
+    magic: bool = field(init=False, repr=False, compare=False)
+    key: tuple[str, bool] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "magic", glob.has_magic(self.pattern))
+        object.__setattr__(self, "key", (self.pattern, self.recursive))
+
+
+def check(query: FileQuery) -> list[FoundItem]:
+    """Return the files matching ``query`` (blocking: call it off the event loop).
+
+    Same rule as Airflow's ``FileSensor``: a matching regular file counts, and so does a
+    matching directory that holds at least one file somewhere below it.
+    """
+    if not query.magic:
+        return _files_at(query.pattern)
+    found: list[FoundItem] = []
+    paths = glob.iglob(query.pattern, recursive=query.recursive)
+    for path in paths:
+        found.extend(_files_at(path))
+        if len(found) >= MAX_FOUND:
+            return found[:MAX_FOUND]
+    return found
+
+
+def _files_at(path: str) -> list[FoundItem]:
+    try:
+        st = os.stat(path)  # blocking-ok: check_all runs in asyncio.to_thread
+    except (FileNotFoundError, NotADirectoryError):
+        return []
+    if stat.S_ISREG(st.st_mode):
+        return [FoundItem(path=path, size=st.st_size, mtime=st.st_mtime)]
+    if stat.S_ISDIR(st.st_mode):
+        for root, _dirs, files in os.walk(path):  # blocking-ok: off the loop (to_thread)
+            if files:
+                return _files_at(os.path.join(root, sorted(files)[0]))
+    return []
+
+
+def check_all(queries: Sequence[FileQuery]) -> list[ProbeResult]:
+    """Check each distinct query once; return the results in the order of ``queries``.
+
+    A failure is returned in place of its query's result, never raised: an ``OSError`` as a
+    transient :class:`ProbeError` (a network filesystem hiccup, a permission being fixed),
+    anything else as it is, which ends that wait alone (a path the filesystem cannot take,
+    such as one holding a NUL byte or a character the filesystem encoding cannot encode).
+    """
+    seen: dict[tuple[str, bool], ProbeResult] = {}
+    results: list[ProbeResult] = []
+    for query in queries:
+        result = seen.get(query.key)
+        if result is None:
+            try:
+                result = check(query)
+            except OSError as exc:
+                result = ProbeError.wrapping(exc)
+            except Exception as exc:  # this query's own failure: isolate it
+                result = exc
+            seen[query.key] = result
+        results.append(result)
+    return results
+
+
+class FileProber:
+    """The file kind's :class:`~waitwise.triggers.engine.probe.Prober`: one thread hop a batch."""
+
+    async def probe_batch(self, queries: Sequence[FileQuery]) -> list[ProbeResult]:
+        """Check ``queries`` in one worker thread (:func:`check_all`)."""
+        return await asyncio.to_thread(check_all, queries)
+
+    def __repr__(self) -> str:
+        return "FileProber()"
 
 
 class FileArrivalTrigger(PolicyTrigger):
-    """Poll the filesystem for ``filepath`` off the event loop, in batches shared by all triggers.
+    """Poll the filesystem for ``filepath`` off the event loop, in batches shared by all waits.
 
     :param filepath: a path or glob pattern; a relative one is joined to the ``path`` extra of
         the ``fs_conn_id`` connection, as Airflow's ``FileSensor`` does.
     :param fs_conn_id: the ``fs`` connection used for relative paths.
     :param recursive: let ``**`` match any depth (:func:`glob.glob`'s ``recursive``).
+    :param wait: the :class:`~waitwise.triggers.spec.WaitSpec` fields (``poll``, ``timeout``,
+        ...), as :meth:`WaitSpec.to_config` writes them; an unknown one is an error.
 
-    Every other keyword is :class:`~waitwise.triggers.base.PolicyTrigger`'s (an unknown one
-    raises ``TypeError`` there).
+    Rebuilt from a damaged row, the constructor raises only ``TypeError``
+    (:class:`~waitwise.triggers.errors.TriggerArgumentError`).
     """
+
+    prober: ClassVar[Prober] = FileProber()
 
     def __init__(
         self,
@@ -30,35 +142,38 @@ class FileArrivalTrigger(PolicyTrigger):
         filepath: str,
         fs_conn_id: str = "fs_default",
         recursive: bool = False,
-        **policy: Unpack[PolicyKwargs],
+        **wait: Any,
     ) -> None:
-        super().__init__(**policy)
-        if not isinstance(filepath, str) or not filepath:
-            raise PolicyConfigError(f"filepath must be a non-empty string, got {filepath!r}")
-        self.filepath = filepath
+        with rebuilding(type(self)):
+            super().__init__(WaitSpec.from_config(wait))
+            self.filepath = check_filepath(filepath)
+            if not isinstance(fs_conn_id, str) or not fs_conn_id:
+                raise PolicyConfigError(f"fs_conn_id must be a connection id, got {fs_conn_id!r}")
+            if not isinstance(recursive, bool):
+                raise PolicyConfigError(f"recursive must be True or False, got {recursive!r}")
         self.fs_conn_id = fs_conn_id
         self.recursive = recursive
         self._query: FileQuery | None = None
 
-    def serialize_kwargs(self) -> dict[str, Any]:
-        """Return the kwargs that rebuild this trigger."""
+    def kind_kwargs(self) -> dict[str, Any]:
+        """Return the file kind's kwargs."""
         return {
             "filepath": self.filepath,
             "fs_conn_id": self.fs_conn_id,
             "recursive": self.recursive,
-            **super().serialize_kwargs(),
         }
 
     def describe(self) -> str:
         """Return the path waited for."""
         return self._query.pattern if self._query else self.filepath
 
-    async def prepare(self) -> None:
+    async def prepare(self) -> FileQuery:
         """Resolve a relative ``filepath`` through the ``fs`` connection (async API)."""
         path = self.filepath
         if not os.path.isabs(path):
             path = os.path.join(await self._base_path(), path)
         self._query = FileQuery(path, self.recursive)
+        return self._query
 
     async def _base_path(self) -> str:
         from airflow.sdk import BaseHook
@@ -66,14 +181,9 @@ class FileArrivalTrigger(PolicyTrigger):
         conn = await BaseHook.aget_connection(self.fs_conn_id)
         return str(conn.extra_dejson.get("path", ""))
 
-    def batch_query(self) -> FileQuery | None:
-        """Return the resolved query: the loop's poll hub checks it with everyone else's."""
-        return self._query
 
-    async def probe(self) -> list[FoundItem]:
-        """Check the path once in a worker thread (the hub batches; this is the lone check)."""
-        assert self._query is not None, "prepare() runs before the first probe"
-        try:
-            return await asyncio.to_thread(check, self._query)
-        except OSError as exc:
-            raise ProbeError(f"checking {self._query.pattern}: {exc}") from exc
+def check_filepath(filepath: object) -> str:
+    """Return ``filepath`` if it is a non-empty string, else raise naming it."""
+    if not isinstance(filepath, str) or not filepath.strip():
+        raise PolicyConfigError(f"filepath must be a non-empty string, got {filepath!r}")
+    return filepath

@@ -1,15 +1,22 @@
-"""Metric names and sinks.  The poll loop emits through a :class:`MetricsSink`, never directly."""
+"""Metric names and sinks.  The engine emits through a :class:`MetricsSink`, never directly.
+
+Every name is listed here; the tags of a wait's metrics are ``trigger`` (the trigger kind) and,
+for waits that name a source, ``source``, ``profile`` and ``tier``.
+"""
 
 from __future__ import annotations
 
-from typing import Final, Protocol
+import logging
+from collections.abc import Callable
+from typing import Any, Final, Protocol
+
+log = logging.getLogger(__name__)
 
 POKES: Final = "waitwise.pokes"
 PROBE_ERRORS: Final = "waitwise.probe_errors"
 WAITS_SUCCEEDED: Final = "waitwise.waits.succeeded"
 WAITS_TIMED_OUT: Final = "waitwise.waits.timed_out"
 WAIT_SECONDS: Final = "waitwise.wait_seconds"
-DETECTION_LAG: Final = "waitwise.detection_lag_seconds"
 
 
 class MetricsSink(Protocol):
@@ -22,16 +29,6 @@ class MetricsSink(Protocol):
     def timing(self, name: str, seconds: float, tags: dict[str, str]) -> None:
         """Record a duration in seconds."""
         ...
-
-
-class NullSink:
-    """Discard every metric."""
-
-    def incr(self, name: str, tags: dict[str, str], count: int = 1) -> None:
-        """Do nothing."""
-
-    def timing(self, name: str, seconds: float, tags: dict[str, str]) -> None:
-        """Do nothing."""
 
 
 class StatsSink:
@@ -53,4 +50,13 @@ class StatsSink:
 WAITS_ERRORED: Final = "waitwise.waits.errored"
 WAITS_REJECTED: Final = "waitwise.waits.rejected_by_breaker"
 REOPENS: Final = "waitwise.waits.reopened"
+RECORD_FAILURES: Final = "waitwise.history.write_failures"
 BREAKER_EVENT_PREFIX: Final = "waitwise.breaker."
+
+
+def safely(emit: Callable[..., Any], *args: Any) -> None:
+    """Call ``emit(*args)``; a failing metrics backend is logged, never fatal to a wait."""
+    try:
+        emit(*args)
+    except Exception:  # metrics are best effort: a broken StatsD client must not end waits
+        log.exception("emitting metric %s failed", args[0] if args else "?")

@@ -186,6 +186,17 @@ class AlertThresholds:
             _positive("AlertThresholds", "max_wait_s", self.max_wait_s)
 
 
+def tier_of(reliability: float) -> str:
+    """Return the tier of a source expected on time for a ``reliability`` share of waits.
+
+    ``"high"`` from 0.99, ``"medium"`` from 0.9, else ``"low"``: the scenario's financial
+    (99.9%), customer (95%) and partner (80%) data; metrics and reports group by it.
+    """
+    if reliability >= 0.99:
+        return "high"
+    return "medium" if reliability >= 0.9 else "low"
+
+
 @dataclass(frozen=True, slots=True)
 class ReliabilityProfile:
     """How to wait for one kind of source.
@@ -231,6 +242,11 @@ class ReliabilityProfile:
                 f"{self.name}.on_breaker_open must be an OnBreakerOpen, "
                 f"got {self.on_breaker_open!r}"
             )
+
+    @property
+    def tier(self) -> str:
+        """Return the reliability tier the profile belongs to (see :func:`tier_of`)."""
+        return tier_of(self.reliability)
 
     def override(self, **changes: Any) -> ReliabilityProfile:
         """Return a copy with ``changes`` applied and validated (per-sensor overrides).

@@ -1,66 +1,90 @@
-"""The one seam through which triggers reach their collaborators.
+"""The one seam through which triggers and operators reach their collaborators.
 
 Airflow rebuilds a trigger from ``(classpath, kwargs)`` in whatever process runs it, so a clock,
-a metrics sink or a shared store cannot be constructor arguments.  They are resolved here, in
-a process-wide default that is documented, locked and resettable; tests swap it with
-:func:`use_runtime` instead of patching module globals.
+a metrics sink, a random generator or a shared store cannot be constructor arguments.  They
+are resolved here, in a process-wide default that is documented, locked and resettable; tests
+swap it with :func:`use_runtime` instead of patching module globals.  The registries a process
+builds on the way (stores opened per config, one poll hub per event loop) live here too, and
+:func:`reset` clears them all.
 """
 
 from __future__ import annotations
 
+import asyncio
+import random
 import threading
-from collections.abc import Iterator, Mapping
+import weakref
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
 from waitwise.triggers.clock import Clock, SystemClock
-from waitwise.triggers.errors import PolicyConfigError
+from waitwise.triggers.engine.hub import PollHub
 from waitwise.triggers.metrics import MetricsSink, StatsSink
+from waitwise.triggers.policy import rng_for
+from waitwise.triggers.spec import check_store
 from waitwise.triggers.store import AirflowStore, FileStore, WaitStore
+
+RngFactory = Callable[[str, int], random.Random]
+"""``(key, attempt) -> random.Random``: the generator for one draw of one wait."""
 
 
 @dataclass(frozen=True, slots=True)
 class Runtime:
     """Collaborators of every trigger in this process.
 
-    :param store: when set, every trigger uses it whatever its ``store`` kwarg says (tests,
+    :param clock: wall time and sleeping (stores sleep through it too).
+    :param metrics: where counters and timings go.
+    :param store: when set, every wait uses it whatever its ``store`` kwarg says (tests,
         the simulator); otherwise :meth:`store_for` opens one store per config per process.
+    :param rng: the random generator factory for jitter (deterministic per wait and poke).
     """
 
     clock: Clock = field(default_factory=SystemClock)
     metrics: MetricsSink = field(default_factory=StatsSink)
     store: WaitStore | None = None
+    rng: RngFactory = rng_for
 
     def store_for(self, config: Mapping[str, Any]) -> WaitStore:
         """Return the process's store for ``config``, opened once per process.
 
         ``{"kind": "airflow"}`` (Airflow Variables, the default) or
-        ``{"kind": "file", "root": <dir>}``.
+        ``{"kind": "file", "root": <absolute dir>}``.
+
+        :raises PolicyConfigError: naming the config when it is neither.
         """
         if self.store is not None:
             return self.store
-        key = (str(config.get("kind", "airflow")), str(config.get("root", "")))
+        checked = check_store(config)
+        key = (checked["kind"], checked.get("root", ""))
         with _LOCK:
             if key not in _STORES:
-                _STORES[key] = _open_store(*key)
+                _STORES[key] = self._open_store(*key)
             return _STORES[key]
 
+    def _open_store(self, kind: str, root: str) -> WaitStore:
+        if kind == "file":
+            return FileStore(root)
+        return AirflowStore(sleep=self.clock.sleep)
 
-def _open_store(kind: str, root: str) -> WaitStore:
-    if kind == "airflow":
-        return AirflowStore()
-    if kind == "file" and root:
-        return FileStore(root)
-    raise PolicyConfigError(
-        f"store must be {{'kind': 'airflow'}} or {{'kind': 'file', 'root': <dir>}}, "
-        f"got kind={kind!r} root={root!r}"
-    )
+    def hub(self) -> PollHub:
+        """Return this runtime's poll hub for the running event loop (made on first use)."""
+        loop = asyncio.get_running_loop()
+        with _LOCK:
+            hubs = _HUBS.setdefault(loop, {})
+            found = hubs.get(id(self))
+            if found is None:
+                found = hubs[id(self)] = PollHub(self.clock, self.metrics)
+            return found
 
 
 _LOCK = threading.Lock()
 _CURRENT: list[Runtime] = [Runtime()]
 _STORES: dict[tuple[str, str], WaitStore] = {}
+_HUBS: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[int, PollHub]] = (
+    weakref.WeakKeyDictionary()
+)
 
 
 def current() -> Runtime:
@@ -69,10 +93,11 @@ def current() -> Runtime:
 
 
 def reset() -> None:
-    """Restore the default runtime (real clock, Airflow stats)."""
+    """Restore the default runtime (real clock, Airflow stats) and forget stores and hubs."""
     with _LOCK:
         _CURRENT[:] = [Runtime()]
         _STORES.clear()
+        _HUBS.clear()
 
 
 @contextmanager

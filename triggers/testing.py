@@ -3,7 +3,7 @@
 Use them with :func:`waitwise.triggers.runtime.use_runtime` to drive a trigger's ``run()``
 without sleeping::
 
-    clock = FakeClock(now=1_700_000_000.0)
+    clock = FakeClock(now_s=1_700_000_000.0)
     with use_runtime(Runtime(clock=clock, metrics=RecordingSink())):
         event = await anext(trigger.run())
     assert clock.sleeps == [1.0, 2.0, 4.0]

@@ -35,7 +35,7 @@ def test_starts_in_the_triggerer_with_json_kwargs() -> None:
     assert kwargs["filepath"] == "in/{{ ds_nodash }}.csv"
     assert kwargs["airflow_timeout"] == 300 + DEADLINE_GRACE
     assert kwargs["end_from_trigger"] is True
-    assert FileArrivalTrigger(**kwargs).policy == Exponential(initial=1.0, factor=2.0, cap=60.0)
+    assert FileArrivalTrigger(**kwargs).spec.poll == Exponential(initial=1.0, factor=2.0, cap=60.0)
 
 
 def test_execution_timeout_caps_the_window_as_airflow_does() -> None:
@@ -56,8 +56,8 @@ def test_execute_defers_without_a_first_poke() -> None:
     assert isinstance(trigger, FileArrivalTrigger)
     assert deferred.value.method_name == "execute_complete"
     assert deferred.value.timeout == dt.timedelta(seconds=120 + DEADLINE_GRACE)
-    assert trigger.started_at == 1_700_000_000.0
-    assert trigger.airflow_timeout is None
+    assert trigger.spec.started_at == 1_700_000_000.0
+    assert trigger.spec.airflow_timeout is None
 
 
 @pytest.mark.parametrize(
@@ -129,7 +129,7 @@ def test_dag_serialization_keeps_start_trigger_args() -> None:
     assert task.start_trigger_args is not None
     kwargs = smart_decode_trigger_kwargs(task.start_trigger_args.trigger_kwargs)  # type: ignore[no-untyped-call]
     trigger = FileArrivalTrigger(**kwargs)
-    assert trigger.policy == Exponential(initial=1.0, factor=2.0, cap=60.0)
+    assert trigger.spec.poll == Exponential(initial=1.0, factor=2.0, cap=60.0)
     assert trigger.serialize()[1] == kwargs
 
 
@@ -143,7 +143,7 @@ def test_profile_supplies_defaults_and_explicit_arguments_win() -> None:
 
     op = sensor(profile="low", source="partner_feed")
     assert (op.timeout, op.policy, op.profile) == (LOW.timeout_s, LOW.poll, LOW)
-    kwargs = op.policy_kwargs(started_at=None)
+    kwargs = op.wait_spec(started_at=None).to_config()
     assert kwargs["retry"]["max_reopens"] == 2
     assert kwargs["on_breaker_open"] == "skip"
     assert kwargs["source"] == "partner_feed"

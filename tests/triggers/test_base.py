@@ -1,10 +1,10 @@
-"""The shared poll loop with a scripted probe: re-opened windows, breaker, history."""
+"""The wait engine with a second, test-only trigger kind: windows, breaker, history, errors."""
 
 from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
@@ -12,8 +12,9 @@ from typing import Any
 import pytest
 from airflow.triggers.base import TaskFailedEvent, TaskSkippedEvent, TriggerEvent
 
-from waitwise.triggers.base import PolicyTrigger
+from waitwise.triggers.base import PolicyTrigger, rebuilding
 from waitwise.triggers.breaker import BreakerConfig, BreakerSnapshot, BreakerState
+from waitwise.triggers.engine.progress import ProbeResult
 from waitwise.triggers.errors import ProbeError
 from waitwise.triggers.events import FoundItem
 from waitwise.triggers.metrics import (
@@ -27,6 +28,7 @@ from waitwise.triggers.metrics import (
 from waitwise.triggers.policy import Constant
 from waitwise.triggers.profiles import OnDeadline, RetryStrategy
 from waitwise.triggers.runtime import Runtime, use_runtime
+from waitwise.triggers.spec import WaitSpec
 from waitwise.triggers.store import FileStore, WaitOutcome
 from waitwise.triggers.testing import FakeClock, RecordingSink
 
@@ -34,16 +36,47 @@ T0 = 1_700_000_000.0
 HIT = [FoundItem(path="/data/x", size=1, mtime=T0)]
 
 
-class Scripted(PolicyTrigger):
-    """A trigger whose probe plays a script: "miss", "hit" or "error" (then misses forever)."""
+class Script:
+    """A query that plays a script, one step per poke: "miss", "hit", "error" (transient)
+    or "boom" (an exception the check cannot recover from); then misses forever."""
 
+    def __init__(self, steps: Iterator[str]) -> None:
+        self.steps = steps
+
+    def step(self) -> ProbeResult:
+        step = next(self.steps, "miss")
+        if step == "error":
+            error = ProbeError("flaky")
+            error.__cause__ = TimeoutError()
+            return error
+        if step == "boom":
+            return ValueError("embedded null byte")
+        return HIT if step == "hit" else []
+
+
+class ScriptProber:
+    """A second trigger kind's prober: the hub batches it exactly as it batches files."""
+
+    def __init__(self) -> None:
+        self.batches: list[int] = []
+
+    async def probe_batch(self, queries: Sequence[Script]) -> list[ProbeResult]:
+        self.batches.append(len(queries))
+        return [query.step() for query in queries]
+
+
+class Scripted(PolicyTrigger):
+    """A test-only trigger kind whose check plays :class:`Script`."""
+
+    prober = ScriptProber()
     script: Iterator[str] = iter(())
 
-    async def probe(self) -> list[FoundItem]:
-        step = next(self.script, "miss")
-        if step == "error":
-            raise ProbeError("flaky") from TimeoutError()
-        return HIT if step == "hit" else []
+    def __init__(self, **wait: Any) -> None:
+        with rebuilding(type(self)):
+            super().__init__(WaitSpec.from_config(wait))
+
+    async def prepare(self) -> Script:
+        return Script(self.script)
 
 
 def scripted(*steps: str, run: str = "r1", **overrides: Any) -> Scripted:
@@ -55,7 +88,7 @@ def scripted(*steps: str, run: str = "r1", **overrides: Any) -> Scripted:
     kwargs.update(overrides)
     trigger = Scripted(**kwargs)
     trigger.script = iter(steps)
-    trigger.task_instance = SimpleNamespace(
+    trigger.task_instance = SimpleNamespace(  # type: ignore[assignment]
         dag_id="d", task_id="t", run_id=run, map_index=-1, try_number=1
     )
     return trigger

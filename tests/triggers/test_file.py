@@ -5,15 +5,17 @@ from __future__ import annotations
 import asyncio
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 from airflow.triggers.base import TaskSkippedEvent, TaskSuccessEvent, TriggerEvent
 
-from waitwise.triggers import _fsbatch
+from waitwise.triggers import file as _fsbatch
 from waitwise.triggers.errors import PolicyConfigError
 from waitwise.triggers.file import FileArrivalTrigger
 from waitwise.triggers.metrics import (
     POKES,
+    PROBE_ERRORS,
     WAIT_SECONDS,
     WAITS_ERRORED,
     WAITS_SUCCEEDED,
@@ -128,7 +130,8 @@ async def test_a_check_that_keeps_failing_backs_off_then_ends_as_error(tmp_path:
     assert event.payload["status"] == "error"
     assert event.payload["errors"] == 6
     assert event.payload["last_error"].startswith("OSError: [Errno 40] Too many levels")
-    assert sink.names() == [POKES] * 6 + [WAITS_ERRORED, WAIT_SECONDS]
+    # every failed poke is counted as a probe error too (0.1.0's hub path never counted them)
+    assert sink.names() == [POKES, PROBE_ERRORS] * 6 + [WAITS_ERRORED, WAIT_SECONDS]
 
 
 async def test_cancellation_is_clean(tmp_path: Path) -> None:
@@ -209,7 +212,12 @@ def test_bad_arguments_name_parameter_and_value(
 
 async def test_probe_alone_checks_the_path_off_the_loop(tmp_path: Path) -> None:
     trigger = make(tmp_path)
-    await trigger.prepare()
-    assert await trigger.probe() == []
+    query = await trigger.prepare()
+
+    async def probe() -> Any:
+        [result] = await trigger.prober.probe_batch([query])
+        return result
+
+    assert await probe() == []
     (tmp_path / "data.csv").write_text("x")
-    assert [f["path"] for f in await trigger.probe()] == [str(tmp_path / "data.csv")]
+    assert [f["path"] for f in await probe()] == [str(tmp_path / "data.csv")]

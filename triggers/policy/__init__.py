@@ -3,20 +3,24 @@
 A policy is a frozen value object that answers one question, how long to wait after
 poke number ``n`` (:meth:`IntervalPolicy.next_interval`), from a :class:`PollState` and
 a seeded ``random.Random``. :mod:`.schedule` turns a policy and a stable key into a
-reproducible schedule and finds a restarted wait's place in it; :mod:`.serde` carries
-policies through trigger kwargs as plain JSON.
+reproducible schedule and finds a restarted wait's place in it (:class:`Schedule`);
+:mod:`.windows` lays out a wait's deadlines and re-opened windows; :mod:`.durations`
+checks durations at the boundary; :mod:`.serde` carries policies through trigger kwargs
+as plain JSON.  Everything in this package is time arithmetic: no I/O.
 """
 
 from __future__ import annotations
 
 from .backoff import Capped, Constant, Exponential, Linear
 from .compat import AIRFLOW_MAX_DELAY, AirflowExponential
+from .durations import optional_seconds, positive_seconds
 from .errors import PolicyConfigError
 from .jitter import DecorrelatedJitter, EqualJitter, FullJitter
 from .protocol import JSON, MIN_INTERVAL, IntervalPolicy
 from .schedule import (
     MAX_ELAPSED,
     MAX_REPLAY,
+    Schedule,
     interval_at,
     intervals,
     is_flat,
@@ -25,6 +29,7 @@ from .schedule import (
 )
 from .serde import POLICY_KINDS, policy_from_config
 from .state import PollState
+from .windows import Window, current, plan, span_bound
 
 __all__ = [
     "AIRFLOW_MAX_DELAY",
@@ -44,10 +49,17 @@ __all__ = [
     "Linear",
     "PolicyConfigError",
     "PollState",
+    "Schedule",
+    "Window",
+    "current",
     "interval_at",
     "intervals",
     "is_flat",
+    "optional_seconds",
+    "plan",
     "policy_from_config",
+    "positive_seconds",
     "resume",
     "rng_for",
+    "span_bound",
 ]

@@ -19,7 +19,16 @@ from ._digest_random import DigestRandom
 from .protocol import MIN_INTERVAL, IntervalPolicy
 from .state import PollState
 
-__all__ = ["MAX_ELAPSED", "MAX_REPLAY", "interval_at", "intervals", "resume", "rng_for"]
+__all__ = [
+    "MAX_ELAPSED",
+    "MAX_REPLAY",
+    "Schedule",
+    "interval_at",
+    "intervals",
+    "is_flat",
+    "resume",
+    "rng_for",
+]
 
 MAX_REPLAY: Final = 256
 """Pokes :func:`resume` replays one by one before it extrapolates (see there)."""
@@ -144,3 +153,80 @@ def _extrapolate(mark: PollState, state: PollState, target: float) -> PollState:
     if pokes <= 0:
         return state
     return PollState(state.attempt + pokes, state.elapsed + pokes * stride, state.previous)
+
+
+class Schedule:
+    """Where a window stands in its nominal poke schedule (pure arithmetic, no I/O).
+
+    Poke *k* of the window is due at ``opens_at + T_k``, ``T_k`` the sum of the first
+    *k - 1* intervals of ``policy`` under ``key``; :meth:`resumed` finds the place from the
+    time alone, so a rebuilt trigger continues instead of starting over.
+
+    Once a monotone policy returns its ``max_interval`` every later interval is that value
+    (``flat``): from then on poke ``k + m`` is due at ``flat_from + m * flat`` (``flat_from``
+    the nominal time of poke ``k``), so the steady state of a constant or capped policy costs
+    one multiplication per poke: no policy call, no new :class:`PollState`.
+    """
+
+    __slots__ = ("_flat_from", "_state", "_steps", "flat", "key", "opens_at", "policy")
+
+    def __init__(self, policy: IntervalPolicy, key: str, opens_at: float, state: PollState) -> None:
+        self.policy, self.key, self.opens_at = policy, key, opens_at
+        self._state = state  # the policy's state at the last poke before the flat tail
+        self.flat: float | None = None
+        self._flat_from = 0.0  # nominal time of the first poke of the flat tail
+        self._steps = 0  # pokes since then
+
+    @classmethod
+    def resumed(cls, policy: IntervalPolicy, key: str, opens_at: float, now: float) -> Schedule:
+        """Return the schedule of a window that opened at ``opens_at``, as of ``now``."""
+        return cls(policy, key, opens_at, resume(policy, key, max(now - opens_at, 0.0)))
+
+    @property
+    def state(self) -> PollState:
+        """Return the policy state at the next nominal poke."""
+        if self.flat is None:
+            return self._state
+        return PollState(
+            self._state.attempt + self._steps,
+            self.next_at - self.opens_at,
+            self.flat,
+        )
+
+    @property
+    def next_at(self) -> float:
+        """Return the nominal time of the next poke."""
+        if self.flat is None:
+            return self.opens_at + self._state.elapsed
+        return self._flat_from + self._steps * self.flat
+
+    def delay_until_next(self, now: float, closes_at: float) -> float:
+        """Return seconds until the first nominal poke after ``now``, clamped to ``closes_at``."""
+        flat = self.flat
+        if flat is None:
+            self._walk(now)
+            flat = self.flat
+        if flat is not None:
+            due = self._flat_from + self._steps * flat
+            if due <= now:
+                self._steps += int((now - due) // flat) + 1
+                due = self._flat_from + self._steps * flat
+        else:
+            due = self.opens_at + self._state.elapsed
+        return max(min(due, closes_at) - now, MIN_INTERVAL)
+
+    def _walk(self, now: float) -> None:
+        """Ask the policy for intervals until the next poke lies after ``now`` or is flat."""
+        while self.opens_at + self._state.elapsed <= now:
+            interval = interval_at(self.policy, self.key, self._state)
+            if is_flat(self.policy, interval):
+                self.flat = interval
+                self._flat_from = self.opens_at + self._state.elapsed + interval
+                self._steps = 0
+                self._state = self._state.advance(interval)  # attempt and elapsed at _flat_from
+                return
+            self._state = self._state.advance(interval)
+
+    def clamped(self, closes_at: float) -> bool:
+        """Return whether the next nominal poke falls after ``closes_at``."""
+        return self.next_at > closes_at

@@ -11,7 +11,9 @@ updates per source through process-wide locks, whichever instance you use.
 
 from __future__ import annotations
 
-from .base import DEFAULT_RETENTION, BreakerUpdate, StoreConflictError, StoreError, WaitStore
+from waitwise.triggers.errors import StoreConflictError, StoreError, WaitRecordError
+
+from .base import DEFAULT_RETENTION, BreakerUpdate, WaitStore
 from .file import FileStore
 from .kv import AirflowStore, KeyValueBackend
 from .records import (
@@ -20,7 +22,6 @@ from .records import (
     WaitKey,
     WaitOutcome,
     WaitRecord,
-    WaitRecordError,
     validate_source,
 )
 from .variables import VariableBackend

@@ -7,7 +7,7 @@ from dataclasses import replace
 from typing import Final, Protocol, TypeAlias, runtime_checkable
 
 from waitwise.triggers.breaker import BreakerSnapshot
-from waitwise.triggers.errors import WaitwiseError
+from waitwise.triggers.errors import StoreError
 
 from .records import WaitRecord, validate_source
 
@@ -15,14 +15,6 @@ DEFAULT_RETENTION: Final = 500
 """Records kept per source unless a store is configured otherwise."""
 
 BreakerUpdate: TypeAlias = Callable[[BreakerSnapshot | None], BreakerSnapshot]
-
-
-class StoreError(WaitwiseError):
-    """Raise when a store cannot complete an operation."""
-
-
-class StoreConflictError(StoreError):
-    """Raise when a breaker update kept losing races and gave up."""
 
 
 @runtime_checkable

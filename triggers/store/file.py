@@ -36,6 +36,7 @@ import aiofiles
 import aiofiles.os
 
 from waitwise.triggers.breaker import BreakerSnapshot, BreakerSnapshotError
+from waitwise.triggers.errors import WaitRecordError
 
 from ._locks import loop_lock
 from .base import (
@@ -46,7 +47,7 @@ from .base import (
     newest_last,
     next_snapshot,
 )
-from .records import SOURCE_PATTERN, WaitRecord, WaitRecordError, validate_source
+from .records import SOURCE_PATTERN, WaitRecord, validate_source
 
 HISTORY: Final = "history.jsonl"
 BREAKER: Final = "breaker.json"

@@ -45,12 +45,12 @@ from collections.abc import Awaitable, Callable
 from typing import Final, Protocol, runtime_checkable
 
 from waitwise.triggers.breaker import BreakerSnapshot
+from waitwise.triggers.errors import StoreConflictError
 
 from ._locks import process_lock
 from .base import (
     DEFAULT_RETENTION,
     BreakerUpdate,
-    StoreConflictError,
     check_limit,
     check_retention,
     newest_last,

@@ -22,17 +22,13 @@ from collections.abc import Mapping
 from dataclasses import MISSING, dataclass, fields
 from typing import Any, Final, TypeAlias
 
-from waitwise.triggers.errors import WaitwiseError
+from waitwise.triggers.errors import WaitRecordError
 
 WAIT_RECORD_SCHEMA: Final = 1
 SOURCE_PATTERN: Final = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,99}")
 """Source names double as file and key names: no ``/``, no leading dot, <= 100 chars."""
 
 WaitKey: TypeAlias = tuple[str, str, str, int, int]
-
-
-class WaitRecordError(WaitwiseError, ValueError):
-    """Raise for an invalid or damaged wait record; names the field and value."""
 
 
 def validate_source(source: object) -> str:

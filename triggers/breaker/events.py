@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TypeAlias
 
-from waitwise.triggers.breaker_state import BreakerState
+from waitwise.triggers.breaker.model import BreakerState
 
 __all__ = [
     "BreakerClosed",

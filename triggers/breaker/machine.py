@@ -26,7 +26,7 @@ import enum
 from dataclasses import dataclass, replace
 from typing import Literal, TypeAlias
 
-from waitwise.triggers.breaker_events import (
+from waitwise.triggers.breaker.events import (
     BreakerClosed,
     BreakerEvent,
     BreakerForced,
@@ -36,7 +36,7 @@ from waitwise.triggers.breaker_events import (
     BreakerRejected,
     format_utc,
 )
-from waitwise.triggers.breaker_state import (
+from waitwise.triggers.breaker.model import (
     SNAPSHOT_SCHEMA,
     BreakerConfig,
     BreakerConfigError,

@@ -15,8 +15,8 @@ from waitwise.triggers.policy import (
     FullJitter,
     IntervalPolicy,
 )
+from waitwise.triggers.policy.windows import Window, current, plan, span_bound
 from waitwise.triggers.profiles import LOW
-from waitwise.triggers.windows import Window, current, plan, span_bound
 
 W = Window
 EXP = Exponential(initial=10.0, factor=3.0, cap=50.0)

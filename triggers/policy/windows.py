@@ -13,7 +13,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Final
 
-from waitwise.triggers.policy import IntervalPolicy, PollState, interval_at
+from .protocol import IntervalPolicy
+from .schedule import interval_at
+from .state import PollState
 
 _ROUNDING_MARGIN_S: Final = 0.001
 

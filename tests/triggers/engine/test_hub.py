@@ -11,10 +11,11 @@ from typing import Any
 
 import pytest
 
-from waitwise.triggers import _fsbatch, _hub
-from waitwise.triggers._fsbatch import FileQuery
+from waitwise.triggers import file as _fsbatch
+from waitwise.triggers import runtime
 from waitwise.triggers.clock import SystemClock
-from waitwise.triggers.file import FileArrivalTrigger
+from waitwise.triggers.engine import hub as _hub
+from waitwise.triggers.file import FileArrivalTrigger, FileQuery
 from waitwise.triggers.metrics import POKES
 from waitwise.triggers.policy import (
     Constant,
@@ -55,7 +56,7 @@ async def test_a_hundred_waits_share_one_batch_per_poke_round(tmp_path: Path) ->
     with use_runtime(Runtime(clock=clock, metrics=sink)):
         waits = [trigger(tmp_path / f"f{i}", 1.0).run() for i in range(100)]
         events = await asyncio.gather(*(anext(w) for w in waits))
-        batches = _hub.hub(clock, sink).batches
+        batches = runtime.current().hub().batches
 
     assert [e.payload["pokes"] for e in events] == [4] * 100  # +0 +1 +2 +3
     assert batches == 4  # one thread hop per round, not one per poke
@@ -70,7 +71,7 @@ async def test_a_new_wait_wakes_a_sleeping_hub(tmp_path: Path) -> None:
         now = clock.now()
         slow = asyncio.ensure_future(anext(trigger(tmp_path / "never", 30.0, now).run()))
         napping: asyncio.Future[float] = asyncio.get_running_loop().create_future()
-        hub = _hub.hub(clock, sink)
+        hub = runtime.current().hub()
         hub._nap = _signal_then(hub._nap, napping)  # type: ignore[method-assign,assignment]
         await asyncio.wait_for(napping, 5.0)  # the hub sleeps ~30 s until the next poke
         event = await asyncio.wait_for(anext(trigger(tmp_path / "here", 30.0, now).run()), 5.0)
@@ -108,7 +109,7 @@ async def test_every_poke_runs_at_its_nominal_time_or_within_a_tick_never_earlie
         polled.extend((clock.now(), Path(q.pattern).name) for q in queries)
         return real_check_all(queries)
 
-    monkeypatch.setattr(_hub, "check_all", recording)
+    monkeypatch.setattr(_fsbatch, "check_all", recording)
     with use_runtime(Runtime(clock=clock, metrics=RecordingSink())):
         waits = [
             FileArrivalTrigger(

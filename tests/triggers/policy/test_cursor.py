@@ -9,8 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from tests.triggers.policy.strategies import exponentials, keys, linears
-from waitwise.triggers._progress import Schedule
-from waitwise.triggers.policy import MIN_INTERVAL, Constant, IntervalPolicy, intervals
+from waitwise.triggers.policy import MIN_INTERVAL, Constant, IntervalPolicy, Schedule, intervals
 
 monotone = st.one_of(
     st.floats(min_value=0.05, max_value=50).map(lambda s: Constant(interval=s)),

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from waitwise.triggers._shared import DEFAULT_RETRY, shared_policy, shared_retry
 from waitwise.triggers.errors import PolicyConfigError
 from waitwise.triggers.policy import Exponential
 from waitwise.triggers.profiles import OnDeadline, RetryStrategy
+from waitwise.triggers.spec import DEFAULT_RETRY, shared_policy, shared_retry
 
 
 def test_equal_configs_share_one_instance() -> None:

@@ -2,7 +2,7 @@
 
 Both value objects validate on construction and round-trip through plain JSON-able
 dicts; the transitions that move a snapshot between states live in
-:mod:`waitwise.triggers.breaker`.
+:mod:`waitwise.triggers.breaker.machine`.
 """
 
 from __future__ import annotations
@@ -13,8 +13,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, fields
 from typing import Any, Final, TypeGuard
 
-from waitwise.triggers.errors import WaitwiseError
-from waitwise.triggers.policy.errors import PolicyConfigError
+from waitwise.triggers.errors import BreakerConfigError, BreakerSnapshotError
 
 __all__ = [
     "SNAPSHOT_SCHEMA",
@@ -26,14 +25,6 @@ __all__ = [
 ]
 
 SNAPSHOT_SCHEMA: Final = 1
-
-
-class BreakerConfigError(PolicyConfigError):
-    """Raise for an invalid breaker config; the message names parameter and value."""
-
-
-class BreakerSnapshotError(WaitwiseError, ValueError):
-    """Raise for an invalid or damaged breaker snapshot."""
 
 
 class BreakerState(enum.Enum):

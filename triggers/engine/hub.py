@@ -1,13 +1,17 @@
-"""One poll scheduler per event loop for every waiting file trigger.
+"""One poll scheduler per event loop for every waiting trigger, of every kind.
 
 Why: a trigger that sleeps and pokes on its own wakes its task twice per poke (its timer, then
 its check's result), each through Airflow's greenback shim, and costs a future, a timer and
 often a thread hop of its own.  Measured in Airflow's runner (``make bench``) that was ~3x the
 CPU per poke of Airflow's ``FileTrigger``.  Here a trigger registers its window once and awaits
-one future; the hub keeps every due time in a heap, checks all queries due together in one
-worker-thread batch (:func:`waitwise.triggers._fsbatch.check_all`), advances not-found
-schedules itself with the same :class:`~waitwise.triggers._progress.Schedule` arithmetic, and
-wakes a trigger only when its wait ends (found, deadline, too many errors).
+one future; the hub keeps every due time in a heap, hands all queries due together to their
+kind's prober in one batch (:mod:`waitwise.triggers.engine.probe`: one thread hop for every
+file check due), advances not-found schedules itself with the same
+:class:`~waitwise.triggers.policy.Schedule` arithmetic, counts pokes and probe errors with each
+wait's tags, and wakes a trigger only when its wait ends (found, deadline, errors).
+
+Isolation: a query whose check raises ends its own wait (:func:`probe_isolated`); the hub task
+itself survives anything a prober does, so no other wait is left hanging.
 
 Timing contract: a poke runs at its nominal time or up to ``TICK_S`` later (pokes due within a
 tick share one thread hop); never earlier.  With a single trigger the hub sleeps exactly until
@@ -20,24 +24,24 @@ import asyncio
 import heapq
 import itertools
 import operator
-import weakref
 from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Final
+from typing import Any, Final
 
 from waitwise.triggers import metrics
-from waitwise.triggers._fsbatch import FileQuery, check_all
-from waitwise.triggers._progress import (
-    Schedule,
+from waitwise.triggers.clock import Clock
+from waitwise.triggers.engine.probe import Prober, probe_isolated
+from waitwise.triggers.engine.progress import (
+    ProbeResult,
     Tally,
     decisions_logged,
     log_decision,
     settle_poke,
 )
-from waitwise.triggers.clock import Clock
-from waitwise.triggers.events import FoundItem, WaitStatus
+from waitwise.triggers.events import WaitStatus
 from waitwise.triggers.metrics import MetricsSink
+from waitwise.triggers.policy import Schedule
 
 TICK_S: Final = 0.05
 WAKE_CHUNK: Final = 256
@@ -45,19 +49,25 @@ WAKE_CHUNK: Final = 256
 
 @dataclass(slots=True)
 class Watch:
-    """One window of one trigger, polled by the hub.
+    """One window of one wait, polled by the hub.
 
+    :param query: what to check, as its kind's ``prober`` understands it.
     :param error_delay: seconds to wait after the n-th probe error in a row (the retry
         strategy's backoff); the hub ends the wait with ``ERROR`` past ``max_errors``.
+    :param name: what the wait is for, in log lines.
+    :param tags: the wait's metric tags (shared between waits with equal tags).
     """
 
-    query: FileQuery
+    query: Any
+    prober: Prober
     schedule: Schedule
     closes_at: float
     tally: Tally
     future: asyncio.Future[WaitStatus]
     error_delay: Callable[[int], float]
     max_errors: int
+    name: str
+    tags: dict[str, str]
     due: float = field(default=0.0)
 
 
@@ -65,7 +75,7 @@ class PollHub:
     """The per-loop scheduler (see the module docstring).
 
     Due times live in a heap, except for windows in a flat tail (a constant interval from
-    now on, see :class:`~waitwise.triggers._progress.Schedule`): those wait in one FIFO
+    now on, see :class:`~waitwise.triggers.policy.Schedule`): those wait in one FIFO
     lane per interval.  A lane stays sorted because an entry joins it only if it is due no
     earlier than the lane's last entry (anything else goes to the heap), so the steady
     state costs an append and a pop per poke instead of two heap operations.
@@ -123,8 +133,7 @@ class PollHub:
             due = self._pop_due(self.clock.now())
             if due:
                 self.batches += 1
-                results = await asyncio.to_thread(check_all, [w.query for w in due])
-                await self._settle(due, results)
+                await self._settle(due, await _probe(due))
                 next_due = self._next_due()
             if next_due is not None:
                 await self._nap(self._pause(next_due, bool(due)))
@@ -149,18 +158,24 @@ class PollHub:
         # a cancelled trigger cancelled its future
         return [entry for entry in due if not entry.future.done()]
 
-    async def _settle(self, due: list[Watch], results: Sequence[list[FoundItem] | OSError]) -> None:
+    async def _settle(self, due: list[Watch], results: Sequence[ProbeResult]) -> None:
         now, woken = self.clock.now(), 0
-        self.sink.incr(metrics.POKES, {"trigger": "FileArrivalTrigger"}, count=len(due))
+        self._count(due)
         debug = decisions_logged()  # once per batch: free when switched off
         for entry, result in zip(due, results, strict=True):
             if entry.future.done():
                 continue
-            status = _apply(entry, result, now)
+            if isinstance(result, BaseException):
+                metrics.safely(self.sink.incr, metrics.PROBE_ERRORS, entry.tags)
+            try:
+                status = _apply(entry, result, now)
+            except Exception as exc:  # e.g. a policy that raises: ends this wait alone
+                entry.future.set_exception(exc)
+                continue
             if status is None:
                 if debug:
-                    name, delay = entry.query.pattern, entry.due - now
-                    log_decision(name, entry.tally, entry.schedule, entry.closes_at, delay)
+                    delay = entry.due - now
+                    log_decision(entry.name, entry.tally, entry.schedule, entry.closes_at, delay)
                 self._push(entry)
                 continue
             entry.future.set_result(status)
@@ -168,8 +183,39 @@ class PollHub:
             if woken % WAKE_CHUNK == 0:  # wake a big landing in chunks: no long loop stall
                 await asyncio.sleep(0)
 
+    def _count(self, due: list[Watch]) -> None:
+        """Count one poke per wait, one metric per distinct tag set in the batch."""
+        counts: dict[int, int] = {}
+        tags: dict[int, dict[str, str]] = {}
+        for entry in due:
+            key = id(entry.tags)
+            if key in counts:
+                counts[key] += 1
+            else:
+                counts[key], tags[key] = 1, entry.tags
+        for key, count in counts.items():
+            metrics.safely(self.sink.incr, metrics.POKES, tags[key], count)
 
-def _apply(entry: Watch, result: list[FoundItem] | OSError, now: float) -> WaitStatus | None:
+
+async def _probe(due: list[Watch]) -> Sequence[ProbeResult]:
+    """Check every due query, one batch per kind (kinds concurrently), in the order of ``due``."""
+    prober = due[0].prober
+    if all(entry.prober is prober for entry in due):  # the usual case: one kind
+        return await probe_isolated(prober, [entry.query for entry in due])
+    groups: dict[int, list[int]] = {}
+    for i, entry in enumerate(due):
+        groups.setdefault(id(entry.prober), []).append(i)
+    batches = await asyncio.gather(
+        *(probe_isolated(due[m[0]].prober, [due[i].query for i in m]) for m in groups.values())
+    )
+    results: list[ProbeResult] = [RuntimeError("not probed")] * len(due)
+    for members, batch in zip(groups.values(), batches, strict=True):
+        for i, result in zip(members, batch, strict=True):
+            results[i] = result
+    return results
+
+
+def _apply(entry: Watch, result: ProbeResult, now: float) -> WaitStatus | None:
     """Update ``entry`` with one poke's result; return how the wait ends, or ``None``."""
     outcome = settle_poke(
         entry.tally,
@@ -179,7 +225,7 @@ def _apply(entry: Watch, result: list[FoundItem] | OSError, now: float) -> WaitS
         closes_at=entry.closes_at,
         error_delay=entry.error_delay,
         max_errors=entry.max_errors,
-        name=entry.query.pattern,
+        name=entry.name,
     )
     if isinstance(outcome, WaitStatus):
         return outcome
@@ -188,14 +234,3 @@ def _apply(entry: Watch, result: list[FoundItem] | OSError, now: float) -> WaitS
 
 
 _by_due = operator.attrgetter("due")
-
-_HUBS: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, PollHub] = weakref.WeakKeyDictionary()
-
-
-def hub(clock: Clock, sink: MetricsSink) -> PollHub:
-    """Return the running loop's hub, created with ``clock`` and ``sink`` on first use."""
-    loop = asyncio.get_running_loop()
-    found = _HUBS.get(loop)
-    if found is None:
-        found = _HUBS[loop] = PollHub(clock, sink)
-    return found

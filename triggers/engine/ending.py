@@ -1,0 +1,155 @@
+"""How a wait ends: the payload, the record, the metrics and the event Airflow gets."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import logging
+from typing import TYPE_CHECKING, Any
+
+from airflow.triggers.base import (
+    TaskFailedEvent,
+    TaskSkippedEvent,
+    TaskSuccessEvent,
+    TriggerEvent,
+)
+
+from waitwise.triggers import metrics
+from waitwise.triggers.engine.progress import Tally
+from waitwise.triggers.events import WaitPayload, WaitStatus
+from waitwise.triggers.profiles import OnBreakerOpen
+from waitwise.triggers.spec import WaitSpec
+from waitwise.triggers.store import WaitOutcome
+
+if TYPE_CHECKING:
+    from waitwise.triggers.engine.wait import Wait
+
+log = logging.getLogger("waitwise.triggers.base")
+
+_OUTCOMES = {
+    WaitStatus.SUCCESS: WaitOutcome.SUCCESS,
+    WaitStatus.ERROR: WaitOutcome.ERROR,
+    WaitStatus.BREAKER_OPEN: WaitOutcome.BREAKER_OPEN,
+}
+
+_COUNTERS = {
+    WaitStatus.SUCCESS: metrics.WAITS_SUCCEEDED,
+    WaitStatus.TIMEOUT: metrics.WAITS_TIMED_OUT,
+    WaitStatus.ERROR: metrics.WAITS_ERRORED,
+    WaitStatus.BREAKER_OPEN: metrics.WAITS_REJECTED,
+}
+
+
+async def finish(
+    wait: Wait, status: WaitStatus, tally: Tally, message: str | None = None
+) -> TriggerEvent:
+    """Count, record and log the end of ``wait``; return the event for Airflow.
+
+    Recording is best effort once the outcome is known: a store or metrics failure is
+    logged and counted, and the event (a detection above all) still reaches the task.
+    """
+    rt, spec = wait.runtime, wait.spec
+    now = rt.clock.now()
+    payload = tally.payload(status, message or message_for(wait, status, tally, now), now)
+    metrics.safely(rt.metrics.incr, _COUNTERS[status], wait.tags)
+    metrics.safely(rt.metrics.timing, metrics.WAIT_SECONDS, payload["elapsed_s"], wait.tags)
+    await wait.record(outcome_of(spec, status), record_fields(spec, tally, now))
+    # Success at DEBUG: Airflow already logs "Trigger fired event" with the payload, and a
+    # second line per event is measurable CPU when thousands of files land at once.
+    level = logging.DEBUG if status is WaitStatus.SUCCESS else logging.WARNING
+    log.log(level, "%s", payload["message"])
+    event = final_event(spec, payload)
+    if spec.xcom_push and isinstance(event, TaskSuccessEvent) and wait.task is not None:
+        await asyncio.to_thread(_push_xcom, wait.task, payload)
+    return event
+
+
+def message_for(wait: Wait, status: WaitStatus, tally: Tally, now: float) -> str:
+    """Return the one-line account of how ``wait`` ended, for the task log and payload."""
+    waited = f"{now - tally.started_at:.1f}s, {tally.pokes} pokes"
+    if status is WaitStatus.SUCCESS:
+        return f"{wait.name} found after {waited}"
+    if status is WaitStatus.ERROR:
+        return (
+            f"checking {wait.name} failed {tally.errors_in_row} times in a row "
+            f"(limit {wait.spec.retry.max_probe_errors}); last error: {tally.last_error}"
+        )
+    return (
+        f"{wait.name} not found by the deadline ({wait.spec.timeout:.0f}s per window, "
+        f"{tally.reopens} re-opened; {waited})"
+    )
+
+
+def outcome_of(spec: WaitSpec, status: WaitStatus) -> WaitOutcome:
+    """Return the history outcome of a wait that ended with ``status``."""
+    if status is WaitStatus.TIMEOUT:
+        return WaitOutcome.SKIPPED if spec.soft_fail else WaitOutcome.TIMEOUT
+    return _OUTCOMES[status]
+
+
+def record_fields(spec: WaitSpec, tally: Tally, detected_at: float | None) -> dict[str, Any]:
+    """Return the history record's fields that come from the wait itself."""
+    return {
+        "started_at": tally.started_at,
+        "deadline_at": tally.deadline,
+        "first_seen_at": tally.first_seen_at,
+        "detected_at": detected_at if tally.found else None,
+        "pokes": tally.pokes,
+        "reopens": tally.reopens,
+        "error_count": tally.errors,
+        "last_error_kind": tally.last_error_kind,
+        "scheduled_at": _epoch_or_none(spec.scheduled_at),
+    }
+
+
+def final_event(spec: WaitSpec, payload: WaitPayload) -> TriggerEvent:
+    """Map the payload to the event Airflow gets.
+
+    With ``end_from_trigger``: success ends the task (no worker); a soft-failed timeout
+    and a skipping breaker skip it (no worker); an error or a failing breaker fails it with
+    ``TaskFailedEvent`` (no worker; task ``retries`` apply).  A hard timeout resumes a
+    worker whose ``execute_complete`` raises ``AirflowSensorTimeout``: only that path fails
+    a sensor without using its retries (a ``TaskFailedEvent`` is retried since 3.3.1).
+    """
+    status = WaitStatus(payload["status"])
+    if not spec.end_from_trigger:
+        return TriggerEvent(dict(payload))  # type: ignore[no-untyped-call]
+    if status is WaitStatus.SUCCESS:
+        return TaskSuccessEvent()
+    if status is WaitStatus.BREAKER_OPEN:
+        skip = spec.on_breaker_open is OnBreakerOpen.SKIP
+        return TaskSkippedEvent() if skip else TaskFailedEvent()
+    if status is WaitStatus.ERROR:
+        return TaskFailedEvent()
+    if spec.soft_fail:
+        return TaskSkippedEvent()
+    return TriggerEvent(dict(payload))  # type: ignore[no-untyped-call]
+
+
+def _push_xcom(ti: Any, payload: WaitPayload) -> None:
+    """Store the payload as the task's ``return_value`` (blocking: run in a thread).
+
+    Not through ``TaskSuccessEvent(xcoms=...)``: Airflow 3.3 stores those values
+    JSON-encoded twice, so downstream tasks would read a string.
+    """
+    from airflow.sdk.execution_time.xcom import XCom
+
+    XCom.set(
+        "return_value",
+        dict(payload),
+        dag_id=ti.dag_id,
+        task_id=ti.task_id,
+        run_id=ti.run_id,
+        map_index=ti.map_index,
+    )
+
+
+def _epoch_or_none(value: str | None) -> float | None:
+    """Return an ISO 8601 time as epoch seconds; ``None`` for nothing or an unrendered template."""
+    try:
+        moment = dt.datetime.fromisoformat(value) if value else None
+    except ValueError:
+        return None
+    if moment is None:
+        return None
+    return (moment if moment.tzinfo else moment.replace(tzinfo=dt.UTC)).timestamp()

@@ -1,0 +1,58 @@
+"""The one contract between the poll hub and a kind of check, and its isolation guarantee.
+
+A trigger kind (files now; object stores, tables, HTTP later) hands the hub a *query* (what
+to check, a plain value) and a *prober* (one shared object per kind).  Once per tick the hub
+gives each prober every due query of its kind at once, so a kind can batch: one thread hop,
+one listing, one connection for many waits.
+
+Isolation: whatever one query does, only its own wait is affected.  A prober reports a
+failure per query (its result is the exception); if the batch call itself raises, or returns
+the wrong number of results, :func:`probe_isolated` checks each query alone so that the
+query at fault gets the error and the others their real results.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from typing import Any, Protocol
+
+from waitwise.triggers.engine.progress import ProbeResult
+
+log = logging.getLogger(__name__)
+
+
+class Prober(Protocol):
+    """Checks a batch of queries of one kind; results in the order of ``queries``.
+
+    Never blocks the event loop (blocking work goes to a thread, once per batch).  A
+    transient failure of one query is returned as a
+    :class:`~waitwise.triggers.errors.ProbeError` in its place; any other exception in its
+    place ends that wait alone.  Read-only and side-effect free: a trigger may run twice.
+    """
+
+    async def probe_batch(self, queries: Sequence[Any]) -> Sequence[ProbeResult]:
+        """Return one result per query."""
+        ...
+
+
+async def probe_isolated(prober: Prober, queries: Sequence[Any]) -> Sequence[ProbeResult]:
+    """Return ``prober``'s results for ``queries``, each query's failure its own."""
+    try:
+        results = await prober.probe_batch(queries)
+        if len(results) == len(queries):
+            return results
+        raise RuntimeError(f"{len(results)} results for {len(queries)} queries")
+    except Exception:  # the batch as a whole failed: find out whose query it was
+        log.exception("%s failed a batch of %d; checking each alone", prober, len(queries))
+    return [await _probe_one(prober, query) for query in queries]
+
+
+async def _probe_one(prober: Prober, query: Any) -> ProbeResult:
+    try:
+        results = await prober.probe_batch([query])
+        if len(results) == 1:
+            return results[0]
+        return RuntimeError(f"{len(results)} results for one query")
+    except Exception as exc:  # this query's own failure: it ends this wait only
+        return exc

@@ -1,0 +1,213 @@
+"""The life of one wait: admission, its windows polled by the hub, re-opening, the end.
+
+Time model.  A wait has an *anchor* and one or more windows (see
+:mod:`waitwise.triggers.policy.windows`): the first closes ``timeout`` seconds after the
+anchor.  Pokes follow the policy's nominal schedule from each window's opening.  None of it
+lives in memory only: a trigger rebuilt after a triggerer restart recomputes the anchor, the
+windows and its place in the schedule, pokes once at once (the data may have landed while no
+triggerer ran), then continues with the first nominal poke after the present.  The anchor
+comes from, in order (:func:`anchor_of`):
+
+1. ``started_at`` in the spec (the operator's ``defer`` path knows it);
+2. the trigger timeout Airflow persisted for the task instance (``timeout_after``) minus the
+   ``airflow_timeout`` the operator asked for (the ``start_from_trigger`` path, where no
+   operator code runs before the trigger);
+3. the first ``run()`` in this process (outside Airflow; not restart-proof).
+
+Outcomes of a poke are kept apart: not there yet (poll on), a probe error (poke again after
+the retry strategy's backoff; too many in a row end the wait as an error), any other failure
+of the check (ends this wait alone), and a passed deadline (end, or re-open the wait when the
+strategy says so).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from airflow.triggers.base import TriggerEvent
+
+from waitwise.triggers import metrics
+from waitwise.triggers.breaker.ledger import Ledger, TaskKey
+from waitwise.triggers.engine.ending import finish, record_fields
+from waitwise.triggers.engine.hub import Watch
+from waitwise.triggers.engine.probe import Prober
+from waitwise.triggers.engine.progress import Tally
+from waitwise.triggers.events import WaitStatus
+from waitwise.triggers.policy import PollState, Schedule, Window, current, interval_at, plan
+from waitwise.triggers.profiles import OnDeadline
+from waitwise.triggers.runtime import Runtime
+from waitwise.triggers.spec import WaitSpec
+from waitwise.triggers.store import WaitOutcome
+
+log = logging.getLogger("waitwise.triggers.base")
+
+_TAGS: dict[tuple[str, str | None, str | None, str | None], dict[str, str]] = {}
+
+
+def tags_for(kind: str, spec: WaitSpec) -> dict[str, str]:
+    """Return the metric tags of a wait (one shared dict per distinct set of tags)."""
+    key = (kind, spec.source, spec.profile, spec.tier)
+    found = _TAGS.get(key)
+    if found is None:
+        found = {"trigger": kind}
+        if spec.source:
+            found.update(source=spec.source, profile=spec.profile or "custom")
+            if spec.tier:
+                found["tier"] = spec.tier
+        found = _TAGS.setdefault(key, found)
+    return found
+
+
+def anchor_of(spec: WaitSpec, timeout_after: dt.datetime | None, now: float) -> float:
+    """Return the wait's anchor (the module docstring's three sources, in order)."""
+    if spec.started_at is not None:
+        return spec.started_at
+    if spec.airflow_timeout is not None and timeout_after is not None:
+        if timeout_after.tzinfo is None:
+            timeout_after = timeout_after.replace(tzinfo=dt.UTC)
+        return timeout_after.timestamp() - spec.airflow_timeout
+    return now
+
+
+@dataclass(slots=True)
+class Wait:
+    """One run of one wait: what it checks, how, for whom, and with what.
+
+    :param spec: the wait's definition.
+    :param query: what to check, in the terms of ``prober``.
+    :param prober: the kind's shared batch checker.
+    :param name: what is waited for, in log lines and messages.
+    :param kind: the trigger kind (its class name), the ``trigger`` metric tag.
+    :param key: the stable identity of the wait (the jitter seed).
+    :param task: the Airflow task instance (``None`` outside Airflow).
+    """
+
+    spec: WaitSpec
+    query: Any
+    prober: Prober
+    name: str
+    kind: str
+    key: str
+    task: Any
+    runtime: Runtime
+    tags: dict[str, str] = field(init=False)
+    ledger: Ledger | None = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.tags = tags_for(self.kind, self.spec)
+        self.ledger = None
+        if self.spec.source is not None:
+            store = self.runtime.store_for(self.spec.store)
+            task = TaskKey.of(self.task)
+            profile = self.spec.profile or "custom"
+            self.ledger = Ledger(
+                self.spec.source, profile, self.spec.breaker, store, task, self.runtime
+            )
+
+    async def run(self, anchor: float) -> TriggerEvent:
+        """Admit, poll the windows, record; return the one event of the wait."""
+        windows = self.windows(anchor)
+        tally = Tally(windows[0].opens_at, windows[-1].closes_at)
+        if self.ledger is not None:
+            decision = await self.ledger.admit()
+            if not decision.allowed:
+                return await finish(self, WaitStatus.BREAKER_OPEN, tally, decision.message)
+        return await finish(self, await self._poll_windows(windows, tally), tally)
+
+    async def fail(self, anchor: float, exc: BaseException) -> TriggerEvent:
+        """End the wait as an error before its first poke (e.g. its query cannot be made)."""
+        log.error("Cannot wait for %s: %s: %s", self.name, type(exc).__name__, exc)
+        windows = self.windows(anchor)
+        tally = Tally(windows[0].opens_at, windows[-1].closes_at)
+        tally.failed(exc)
+        return await finish(self, WaitStatus.ERROR, tally)
+
+    def windows(self, anchor: float) -> tuple[Window, ...]:
+        """Return the wait's windows from ``anchor``."""
+        retry = self.spec.retry
+        reopen = retry.on_deadline is OnDeadline.REOPEN
+        return plan(
+            anchor,
+            self.spec.timeout,
+            max_reopens=retry.max_reopens if reopen else 0,
+            reopen_backoff=retry.reopen_backoff,
+            key=self.key,
+        )
+
+    async def record(self, outcome: WaitOutcome, fields: dict[str, Any]) -> None:
+        """Write the wait's history record; a failure is logged and counted, never raised."""
+        if self.ledger is None:
+            return
+        try:
+            await self.ledger.write(outcome, fields)
+        except Exception:  # the outcome stands: a store failure must not lose a detection
+            log.exception("Recording the wait for %s in its history failed", self.name)
+            metrics.safely(self.runtime.metrics.incr, metrics.RECORD_FAILURES, self.tags)
+
+    async def _poll_windows(self, windows: tuple[Window, ...], tally: Tally) -> WaitStatus:
+        clock = self.runtime.clock
+        first = current(windows, clock.now()) or windows[-1]
+        for window in windows[first.index :]:
+            tally.reopened(window.index)
+            pause = window.opens_at - clock.now()
+            if pause > 0:
+                await clock.sleep(pause)
+            status = await self._poll_window(window, tally)
+            if status is not WaitStatus.TIMEOUT or window is windows[-1]:
+                return status
+            await self._reopen(window, windows, tally)
+        return WaitStatus.TIMEOUT  # pragma: no cover - the last window always returns above
+
+    async def _poll_window(self, window: Window, tally: Tally) -> WaitStatus:
+        """Hand the window to the loop's poll hub; return how it ended."""
+        rt = self.runtime
+        key = self.key + (f"#w{window.index}" if window.index else "")
+        future: asyncio.Future[WaitStatus] = asyncio.get_running_loop().create_future()
+        watch = Watch(
+            query=self.query,
+            prober=self.prober,
+            schedule=Schedule.resumed(self.spec.poll, key, window.opens_at, rt.clock.now()),
+            closes_at=window.closes_at,
+            tally=tally,
+            future=future,
+            error_delay=self._error_delay(key),
+            max_errors=self.spec.retry.max_probe_errors,
+            name=self.name,
+            tags=self.tags,
+            due=rt.clock.now(),
+        )
+        rt.hub().watch(watch)
+        try:
+            return await future
+        except Exception as exc:  # the hub could not settle this wait: end it alone
+            log.exception("Polling %s failed", self.name)
+            tally.failed(exc)
+            return WaitStatus.ERROR
+
+    def _error_delay(self, key: str) -> Callable[[int], float]:
+        """Return the retry strategy's backoff after the n-th probe error in a row."""
+        backoff = self.spec.retry.probe_backoff
+
+        def delay(errors_in_row: int) -> float:
+            return interval_at(backoff, f"{key}#error", PollState(attempt=errors_in_row))
+
+        return delay
+
+    async def _reopen(self, window: Window, windows: tuple[Window, ...], tally: Tally) -> None:
+        following = windows[window.index + 1]
+        log.warning(
+            "%s not found by deadline %d of %d; re-opening the wait at %s (pause %.0fs)",
+            self.name,
+            window.index + 1,
+            len(windows),
+            dt.datetime.fromtimestamp(following.opens_at, dt.UTC).isoformat(timespec="seconds"),
+            following.opens_at - window.closes_at,
+        )
+        metrics.safely(self.runtime.metrics.incr, metrics.REOPENS, self.tags)
+        tally.reopened(following.index)
+        await self.record(WaitOutcome.REOPENED, record_fields(self.spec, tally, None))
