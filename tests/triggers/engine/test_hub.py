@@ -154,3 +154,51 @@ async def test_each_poll_decision_is_logged_at_debug(
         f"{name} not found at poke 2: next poke in 1.000s (policy, schedule attempt 3)",
         f"{name} not found at poke 3: next poke in 0.500s (deadline clamp)",
     ]
+
+
+@pytest.mark.parametrize(
+    ("poison", "kind"),
+    [
+        ("bad\0name.csv", "ValueError"),  # a NUL byte, e.g. from dag_run.conf
+        ("bad\ud800name.csv", "UnicodeEncodeError"),  # not encodable by the filesystem
+        ("bad\0dir/*.csv", "ValueError"),  # the same inside a glob
+    ],
+)
+async def test_a_poisoned_path_ends_only_its_own_wait(
+    tmp_path: Path, poison: str, kind: str
+) -> None:
+    clock, sink = LandsAt(tmp_path, at=T0 + 2), RecordingSink()
+    with use_runtime(Runtime(clock=clock, metrics=sink)):
+        healthy = [trigger(tmp_path / f"f{i}", 1.0).run() for i in range(20)]
+        poisoned = [trigger(tmp_path / poison, 1.0).run() for _ in range(2)]
+        events = await asyncio.gather(*(anext(w) for w in [*healthy, *poisoned]))
+
+    statuses = [e.payload["status"] for e in events]
+    assert statuses == ["success"] * 20 + ["error"] * 2
+    assert [e.payload["pokes"] for e in events[20:]] == [1, 1]  # ended at once, no retries
+    assert all(e.payload["last_error"].startswith(f"{kind}: ") for e in events[20:])
+    assert [e.payload["first_seen_at"] for e in events[:20]] == [T0 + 2] * 20
+
+
+async def test_two_kinds_share_one_hub_and_are_counted_apart(tmp_path: Path) -> None:
+    from tests.triggers.test_base import HIT, Scripted, scripted
+
+    clock, sink = LandsAt(tmp_path, at=T0 + 2), RecordingSink()
+    prober = Scripted.prober
+    before = len(prober.batches)
+    every_second = Constant(interval=1.0).to_config()
+    with use_runtime(Runtime(clock=clock, metrics=sink)):
+        files = [trigger(tmp_path / f"f{i}", 1.0).run() for i in range(3)]
+        scripts = [
+            scripted("miss", "miss", "hit", run=f"r{i}", poll=every_second, started_at=T0).run()
+            for i in range(2)
+        ]
+        events = await asyncio.gather(*(anext(w) for w in [*files, *scripts]))
+        batches = runtime.current().hub().batches
+
+    assert [e.payload["status"] for e in events] == ["success"] * 5
+    assert [e.payload["found"] for e in events[3:]] == [HIT, HIT]
+    assert batches == 3  # +0 +1 +2: each tick one batch holding both kinds
+    assert prober.batches[before:] == [2, 2, 2]
+    pokes = [(r[3]["trigger"], r[2]) for r in sink.records if r[1] == POKES]
+    assert sorted(pokes) == sorted([("FileArrivalTrigger", 3.0), ("Scripted", 2.0)] * 3)
