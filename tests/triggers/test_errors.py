@@ -48,7 +48,11 @@ def test_every_waitwise_error_in_the_package_is_in_the_tree() -> None:
     import waitwise.triggers as package
 
     def subclasses(cls: type) -> set[type]:
-        return {cls}.union(*(subclasses(sub) for sub in cls.__subclasses__()))
+        found: set[type] = {cls}
+        direct: list[type] = type.__subclasses__(cls)
+        for sub in direct:
+            found |= subclasses(sub)
+        return found
 
     listed = {getattr(errors, name) for name in errors.__all__}
     ours = {c for c in subclasses(WaitwiseError) if c.__module__.startswith(package.__name__)}
