@@ -6,7 +6,7 @@ STAMP  := $(VENV)/.installed
 PYTEST_ARGS ?=
 
 .DEFAULT_GOAL := help
-.PHONY: help install fmt lint typecheck unit e2e test demo bench clean
+.PHONY: help install fmt lint typecheck unit e2e check test demo bench clean
 
 help: ## List the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -40,6 +40,8 @@ unit: $(STAMP) ## Unit and trigger tests only (no real Airflow)
 
 e2e: $(STAMP) ## End-to-end tests against a real Airflow started by the suite
 	$(BIN)/pytest -m e2e $(PYTEST_ARGS)
+
+check: lint typecheck unit ## Fast gate before a push: lint, types and every test without a real Airflow
 
 test: lint typecheck $(STAMP) ## Lint, type-check and run every test, unit and end-to-end
 	$(BIN)/pytest $(PYTEST_ARGS)

@@ -11,6 +11,9 @@ Contract:
   also when called from ``atexit`` after an interrupted run; ``pids()`` lists what is alive.
 - ``worker_seconds(ti_id)`` sums the ``Workload finished duration=`` lines that LocalExecutor
   workers log for that task instance: the workers' own record of the time they spent on it.
+- ``python=`` runs every component and CLI call with another interpreter (``python -m
+  airflow``), e.g. a venv with waitwise installed from its wheel; by default the ``airflow``
+  script beside this interpreter runs them.
 """
 
 from __future__ import annotations
@@ -52,6 +55,16 @@ def _airflow_bin() -> str:
     return str(candidate) if candidate.exists() else "airflow"
 
 
+def _confined_env(python: Path, env: Mapping[str, str]) -> dict[str, str]:
+    """Return ``env`` for processes that must see only ``python``'s own environment."""
+    confined = {k: v for k, v in env.items() if k not in ("PYTHONPATH", "VIRTUAL_ENV")}
+    confined["PATH"] = os.pathsep.join([str(python.parent), env.get("PATH", os.defpath)])
+    # ``python -m airflow`` would put the working directory (a checkout, with its egg-info and
+    # source folders) first on sys.path; safe-path mode keeps it off, in every child too.
+    confined["PYTHONSAFEPATH"] = "1"
+    return confined
+
+
 class ApiError(RuntimeError):
     """The REST API answered with an HTTP error (the message carries its body)."""
 
@@ -71,7 +84,11 @@ class Component:
 
 @dataclass(eq=False)
 class AirflowHarness:
-    """A real Airflow on SQLite with the LocalExecutor, started and stopped by the caller."""
+    """A real Airflow on SQLite with the LocalExecutor, started and stopped by the caller.
+
+    ``python``: the interpreter of another environment (a venv's ``bin/python``, not resolved:
+    a venv's interpreter is a symlink to the base one) that runs every component and CLI call.
+    """
 
     dags_folder: Path
     data_dir: Path | None = None
@@ -79,6 +96,7 @@ class AirflowHarness:
     extra_env: dict[str, str] = field(default_factory=dict)
     home: Path | None = None
     keep_home: bool = False
+    python: Path | None = None
     components: dict[str, Component] = field(default_factory=dict)
     port: int = 0
     ready_s: float = 0.0
@@ -120,8 +138,21 @@ class AirflowHarness:
                 "PYTHONUNBUFFERED": "1",
             }
         )
+        if self.python is not None:
+            env = _confined_env(self.python, env)
         env.update(self.extra_env)
         return env
+
+    @property
+    def interpreter(self) -> str:
+        """Return the Python executable that runs this instance's Airflow."""
+        return str(self.python or sys.executable)
+
+    def airflow_command(self) -> list[str]:
+        """Return the command that runs Airflow's CLI for this instance."""
+        if self.python is None:
+            return [_airflow_bin()]
+        return [str(self.python), "-m", "airflow"]
 
     def start(self, dag_ids: Iterable[str] = (), timeout: float = 180.0) -> None:
         """Migrate the database, start every component, wait until healthy and parsed."""
@@ -153,7 +184,7 @@ class AirflowHarness:
 
     def _run_cli(self, args: list[str], timeout: float) -> str:
         done = subprocess.run(
-            [_airflow_bin(), *args],
+            [*self.airflow_command(), *args],
             env=self.env(),
             capture_output=True,
             text=True,
@@ -185,7 +216,7 @@ class AirflowHarness:
         log_path = self.home / f"{name.replace('#', '-')}.{generation}.log"
         log = log_path.open("ab")
         proc = subprocess.Popen(
-            [_airflow_bin(), *args, *extra_args],
+            [*self.airflow_command(), *args, *extra_args],
             env=self.env(),
             stdout=log,
             stderr=subprocess.STDOUT,

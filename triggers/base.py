@@ -64,6 +64,19 @@ class PolicyTrigger(BaseTrigger):
         super().__init__()  # type: ignore[no-untyped-call]
         self.spec = spec
 
+    @property
+    def scheduled_at(self) -> str | None:
+        """Return when the data was due (the spec's; an attribute so that Airflow renders it).
+
+        Airflow renders a ``start_from_trigger`` sensor's templated fields on the trigger's
+        *attributes* of the same name, so a templated spec field must be one.
+        """
+        return self.spec.scheduled_at
+
+    @scheduled_at.setter
+    def scheduled_at(self, value: str | None) -> None:
+        self.spec = dataclasses.replace(self.spec, scheduled_at=value)
+
     def serialize(self) -> tuple[str, dict[str, Any]]:
         """Return ``(classpath, kwargs)``: the kind's kwargs and the spec's, plain JSON."""
         cls = type(self)

@@ -164,3 +164,23 @@ def test_profile_supplies_defaults_and_explicit_arguments_win() -> None:
 def test_bad_profile_or_source_fail_at_parse_time(overrides: dict[str, Any], match: str) -> None:
     with pytest.raises(PolicyConfigError, match=match):
         sensor(**overrides)
+
+
+def test_the_triggerer_renders_the_templated_fields_into_the_wait() -> None:
+    # What Airflow's triggerer does for a start_from_trigger task: rebuild the trigger from
+    # the kwargs, attach the task instance (which picks the templated fields that are both
+    # trigger kwargs and trigger attributes), render them on the trigger's attributes.
+    from types import SimpleNamespace
+
+    op = sensor(filepath="orders/{{ ds_nodash }}.csv")
+    assert op.start_trigger_args is not None
+    trigger = FileArrivalTrigger(**op.start_trigger_args.trigger_kwargs or {})
+    trigger.task_instance = SimpleNamespace(task_id="wait", task=op)  # type: ignore[assignment]
+    assert set(trigger.template_fields) == {"filepath", "scheduled_at"}
+    end = dt.datetime(2026, 11, 29, 6, tzinfo=dt.UTC)
+    context: Any = {"ds_nodash": "20261129", "data_interval_end": end}
+    trigger.render_template_fields(context=context)
+
+    assert trigger.filepath == "orders/20261129.csv"
+    assert trigger.spec.scheduled_at == "2026-11-29 06:00:00+00:00"
+    assert trigger.serialize()[1]["scheduled_at"] == "2026-11-29 06:00:00+00:00"
