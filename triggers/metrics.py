@@ -7,8 +7,7 @@ for waits that name a source, ``source``, ``profile`` and ``tier``.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
-from typing import Any, Final, Protocol
+from typing import Final, Protocol
 
 log = logging.getLogger(__name__)
 
@@ -17,6 +16,11 @@ PROBE_ERRORS: Final = "waitwise.probe_errors"
 WAITS_SUCCEEDED: Final = "waitwise.waits.succeeded"
 WAITS_TIMED_OUT: Final = "waitwise.waits.timed_out"
 WAIT_SECONDS: Final = "waitwise.wait_seconds"
+WAITS_ERRORED: Final = "waitwise.waits.errored"
+WAITS_REJECTED: Final = "waitwise.waits.rejected_by_breaker"
+REOPENS: Final = "waitwise.waits.reopened"
+RECORD_FAILURES: Final = "waitwise.history.write_failures"
+BREAKER_EVENT_PREFIX: Final = "waitwise.breaker."
 
 
 class MetricsSink(Protocol):
@@ -32,31 +36,25 @@ class MetricsSink(Protocol):
 
 
 class StatsSink:
-    """Send metrics through Airflow's own stats module (StatsD or OpenTelemetry, per config)."""
+    """Send metrics through Airflow's own stats module (StatsD or OpenTelemetry, per config).
+
+    Best effort: a failing metrics backend is logged, never raised into the wait that emits.
+    """
 
     def incr(self, name: str, tags: dict[str, str], count: int = 1) -> None:
         """Increment ``name`` by ``count`` in Airflow's stats backend."""
         from airflow.sdk.observability import stats
 
-        stats.incr(name, count, tags=tags)
+        try:
+            stats.incr(name, count, tags=tags)
+        except Exception:  # a broken StatsD client must not end waits
+            log.exception("emitting metric %s failed", name)
 
     def timing(self, name: str, seconds: float, tags: dict[str, str]) -> None:
         """Record ``seconds`` (as milliseconds, StatsD's unit) in Airflow's stats backend."""
         from airflow.sdk.observability import stats
 
-        stats.timing(name, seconds * 1000.0, tags=tags)
-
-
-WAITS_ERRORED: Final = "waitwise.waits.errored"
-WAITS_REJECTED: Final = "waitwise.waits.rejected_by_breaker"
-REOPENS: Final = "waitwise.waits.reopened"
-RECORD_FAILURES: Final = "waitwise.history.write_failures"
-BREAKER_EVENT_PREFIX: Final = "waitwise.breaker."
-
-
-def safely(emit: Callable[..., Any], *args: Any) -> None:
-    """Call ``emit(*args)``; a failing metrics backend is logged, never fatal to a wait."""
-    try:
-        emit(*args)
-    except Exception:  # metrics are best effort: a broken StatsD client must not end waits
-        log.exception("emitting metric %s failed", args[0] if args else "?")
+        try:
+            stats.timing(name, seconds * 1000.0, tags=tags)
+        except Exception:  # a broken StatsD client must not end waits
+            log.exception("emitting metric %s failed", name)

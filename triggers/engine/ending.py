@@ -51,8 +51,8 @@ async def finish(
     rt, spec = wait.runtime, wait.spec
     now = rt.clock.now()
     payload = tally.payload(status, message or message_for(wait, status, tally, now), now)
-    metrics.safely(rt.metrics.incr, _COUNTERS[status], wait.tags)
-    metrics.safely(rt.metrics.timing, metrics.WAIT_SECONDS, payload["elapsed_s"], wait.tags)
+    rt.metrics.incr(_COUNTERS[status], wait.tags)
+    rt.metrics.timing(metrics.WAIT_SECONDS, payload["elapsed_s"], wait.tags)
     await wait.record(outcome_of(spec, status), record_fields(spec, tally, now))
     # Success at DEBUG: Airflow already logs "Trigger fired event" with the payload, and a
     # second line per event is measurable CPU when thousands of files land at once.

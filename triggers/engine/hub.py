@@ -23,6 +23,7 @@ from __future__ import annotations
 import asyncio
 import heapq
 import itertools
+import logging
 import operator
 from collections import deque
 from collections.abc import Callable, Sequence
@@ -42,6 +43,8 @@ from waitwise.triggers.engine.progress import (
 from waitwise.triggers.events import WaitStatus
 from waitwise.triggers.metrics import MetricsSink
 from waitwise.triggers.policy import Schedule
+
+log = logging.getLogger(__name__)
 
 TICK_S: Final = 0.05
 WAKE_CHUNK: Final = 256
@@ -133,7 +136,13 @@ class PollHub:
             due = self._pop_due(self.clock.now())
             if due:
                 self.batches += 1
-                await self._settle(due, await _probe(due))
+                try:
+                    await self._settle(due, await _probe(due))
+                except Exception as exc:  # a bug in settling: end this batch's waits, go on
+                    log.exception("Settling a batch of %d waits failed", len(due))
+                    for entry in due:
+                        if not entry.future.done():
+                            entry.future.set_exception(exc)
                 next_due = self._next_due()
             if next_due is not None:
                 await self._nap(self._pause(next_due, bool(due)))
@@ -166,7 +175,7 @@ class PollHub:
             if entry.future.done():
                 continue
             if isinstance(result, BaseException):
-                metrics.safely(self.sink.incr, metrics.PROBE_ERRORS, entry.tags)
+                self.sink.incr(metrics.PROBE_ERRORS, entry.tags)
             try:
                 status = _apply(entry, result, now)
             except Exception as exc:  # e.g. a policy that raises: ends this wait alone
@@ -194,7 +203,7 @@ class PollHub:
             else:
                 counts[key], tags[key] = 1, entry.tags
         for key, count in counts.items():
-            metrics.safely(self.sink.incr, metrics.POKES, tags[key], count)
+            self.sink.incr(metrics.POKES, tags[key], count)
 
 
 async def _probe(due: list[Watch]) -> Sequence[ProbeResult]:

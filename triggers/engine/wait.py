@@ -147,7 +147,7 @@ class Wait:
             await self.ledger.write(outcome, fields)
         except Exception:  # the outcome stands: a store failure must not lose a detection
             log.exception("Recording the wait for %s in its history failed", self.name)
-            metrics.safely(self.runtime.metrics.incr, metrics.RECORD_FAILURES, self.tags)
+            self.runtime.metrics.incr(metrics.RECORD_FAILURES, self.tags)
 
     async def _poll_windows(self, windows: tuple[Window, ...], tally: Tally) -> WaitStatus:
         clock = self.runtime.clock
@@ -208,6 +208,6 @@ class Wait:
             dt.datetime.fromtimestamp(following.opens_at, dt.UTC).isoformat(timespec="seconds"),
             following.opens_at - window.closes_at,
         )
-        metrics.safely(self.runtime.metrics.incr, metrics.REOPENS, self.tags)
+        self.runtime.metrics.incr(metrics.REOPENS, self.tags)
         tally.reopened(following.index)
         await self.record(WaitOutcome.REOPENED, record_fields(self.spec, tally, None))
