@@ -16,6 +16,16 @@ trip).  Any other request (connection, variable, XCom) raises: the triggers here
 paths and need none.  Workloads carry Fernet-encrypted kwargs and a TaskInstance, as the
 supervisor sends them.  Logging is configured as in the real triggerer child (JSON structlog),
 written to /dev/null instead of the supervisor's log socket (so log costs are a lower bound).
+
+Another build of waitwise.  With ``waitwise_path`` in the config (a directory holding a copy of
+waitwise installed by ``pip install --no-deps --target DIR``; the parent puts it first on
+``PYTHONPATH``), :func:`isolate_waitwise` also drops the editable install's meta-path finder
+before anything imports waitwise: ``DIR`` wins for every module it has, but a module missing
+from ``DIR`` (one that exists only in the other layout) would otherwise be served from the
+working tree by that finder, mixing two builds in one process.  :func:`waitwise_origin` checks
+after the measurement that every loaded ``waitwise`` module came from ``DIR`` and reports
+``waitwise.triggers.__file__``.  Nothing here imports waitwise internals: triggers are built
+from their public class path and kwargs, pokes are counted through the runtime's metrics sink.
 """
 
 from __future__ import annotations
@@ -117,11 +127,12 @@ def make_trigger(which: str, path: str, interval: float, started_at: float) -> A
 
         return FileTrigger(filepath=path, poke_interval=interval)
     from waitwise.triggers.file import FileArrivalTrigger
-    from waitwise.triggers.policy import Constant
 
+    # Public class path and kwargs only (they are the same in every release); the poll
+    # policy as plain JSON, what ``Constant(interval=...).to_config()`` returns.
     return FileArrivalTrigger(
         filepath=path,
-        poll=Constant(interval=interval).to_config(),
+        poll={"kind": "constant", "interval": interval},
         timeout=7 * 86400.0,
         started_at=started_at,
     )
@@ -190,9 +201,14 @@ async def wait_started(runner: Any, run_task: Any, counter: PokeCounter, cfg: An
     if cfg["which"] == "floor":
         return  # polls nothing
     target = counter.count + n if cfg["interval"] <= IDLE_INTERVAL else n
+    # Every trigger pokes once when it starts: none counted in a minute means the counter
+    # does not see this build's pokes; say so now rather than at the 15 min limit.
+    silent_limit = time.monotonic() + 60 + min(cfg["interval"], IDLE_INTERVAL)
     while counter.count < target:
         if run_task.done() or time.monotonic() > limit:
             raise RuntimeError(f"triggers did not start: {counter.count}/{target} pokes")
+        if counter.count == 0 and time.monotonic() > silent_limit:
+            raise RuntimeError(f"no poke counted in 60 s ({cfg['which']}): see PokeCounter")
         await asyncio.sleep(0.2)
 
 
@@ -288,27 +304,104 @@ async def measure(cfg: dict[str, Any], work: Path) -> dict[str, Any]:
     result.update(await steady_window(cfg, counter, probe))
     result["rss_kib_per_trigger"] = (psutil.Process().memory_info().rss - rss0) / 1024 / n
     if which == "waitwise":
-        from waitwise.triggers import _hub
-
-        result["batches_total"] = sum(h.batches for h in _hub._HUBS.values())
+        result["batches_total"] = hub_batches()
+        result["poke_metric_calls"] = counter.batches  # sink calls carrying waitwise.pokes
     if detecting:
         result.update(await detect(cfg, staging, runner, probe))
     probe_task.cancel()
+    result.update(waitwise_origin(cfg))  # last: every module the run needed is loaded
     return result
 
 
-def code_under_test() -> dict[str, str]:
-    """Return short hashes of the waitwise modules measured (they change while others work)."""
+def hub_batches() -> int | None:
+    """Return the batches of the running loop's poll hub, on either layout (or ``None``).
+
+    After the engine refactor the hub belongs to the runtime (``runtime.current().hub()``);
+    in 0.1.0 it lived in ``waitwise.triggers._hub``'s per-loop registry.  Looked up by name,
+    not imported statically: only one of the two exists in the build under test.
+    """
+    import importlib
+
+    from waitwise.triggers import runtime
+
+    current = runtime.current()
+    if hasattr(current, "hub"):
+        return int(current.hub().batches)
+    try:
+        old = importlib.import_module("waitwise.triggers._hub")
+    except ImportError:
+        return None
+    return sum(int(h.batches) for h in old._HUBS.values())
+
+
+def code_under_test() -> dict[str, Any]:
+    """Return where ``waitwise.triggers`` was imported from and hashes of its sources.
+
+    ``tree``: one hash over every ``.py`` file below the package (relative path and bytes), so
+    two builds compare at a glance; ``modules``: a short hash per file (they change while
+    others work).
+    """
     import hashlib
 
     import waitwise.triggers
 
     root = Path(waitwise.triggers.__file__).parent
-    names = ("base.py", "_hub.py", "_progress.py", "_fsbatch.py", "file.py", "runtime.py")
-    return {
-        name: hashlib.sha1((root / name).read_bytes(), usedforsecurity=False).hexdigest()[:10]
-        for name in names
+    tree = hashlib.sha1(usedforsecurity=False)
+    modules = {}
+    for path in sorted(root.rglob("*.py")):
+        name, data = path.relative_to(root).as_posix(), path.read_bytes()
+        tree.update(name.encode() + b"\0" + data + b"\0")
+        modules[name] = hashlib.sha1(data, usedforsecurity=False).hexdigest()[:10]
+    return {"path": str(root), "tree": tree.hexdigest()[:12], "modules": modules}
+
+
+EDITABLE_FINDER_PREFIX = "__editable__"  # setuptools' editable-install finder modules
+
+
+def isolate_waitwise(path: str) -> None:
+    """Import waitwise from ``path`` only (see the module docstring); call before any import."""
+    if any(name == "waitwise" or name.startswith("waitwise.") for name in sys.modules):
+        raise RuntimeError("waitwise was imported before the bench could isolate it")
+
+    def editable(hook: Any) -> bool:
+        return str(getattr(hook, "__module__", "")).startswith(EDITABLE_FINDER_PREFIX)
+
+    sys.meta_path[:] = [finder for finder in sys.meta_path if not editable(finder)]
+    sys.path_hooks[:] = [hook for hook in sys.path_hooks if not editable(hook)]
+    sys.path[:] = [entry for entry in sys.path if not entry.startswith(EDITABLE_FINDER_PREFIX)]
+    sys.path_importer_cache.clear()
+    if path not in sys.path:
+        sys.path.insert(0, path)
+
+
+def waitwise_origin(cfg: dict[str, Any]) -> dict[str, Any]:
+    """Report where waitwise came from; raise if any module came from outside ``waitwise_path``."""
+    import waitwise.triggers
+
+    loaded = {
+        name: module
+        for name, module in list(sys.modules.items())
+        if name == "waitwise" or name.startswith("waitwise.")
     }
+    origin = {
+        "waitwise_file": waitwise.triggers.__file__,
+        "waitwise_path": cfg.get("waitwise_path"),
+        "waitwise_modules": len(loaded),
+    }
+    if cfg.get("waitwise_path"):
+        root = os.path.realpath(cfg["waitwise_path"]) + os.sep
+        places = {
+            name: [*getattr(module, "__path__", [])] or [getattr(module, "__file__", None) or "?"]
+            for name, module in loaded.items()
+        }
+        foreign = {
+            name: where
+            for name, where in places.items()
+            if not all(os.path.realpath(p).startswith(root) for p in where)
+        }
+        if foreign:
+            raise RuntimeError(f"waitwise modules from outside {root}: {foreign}")
+    return origin
 
 
 def configure_like_triggerer_child() -> None:
@@ -331,8 +424,11 @@ async def write_and_exit(cfg: dict[str, Any], out: Path) -> None:
 def main(argv: list[str]) -> None:
     out = Path(argv[1])
     try:
+        cfg = json.loads(argv[0])
+        if cfg.get("waitwise_path"):
+            isolate_waitwise(cfg["waitwise_path"])
         configure_like_triggerer_child()
-        asyncio.run(write_and_exit(json.loads(argv[0]), out))
+        asyncio.run(write_and_exit(cfg, out))
     except BaseException:
         # Airflow's logging setup swallows stderr here: leave the traceback for the parent.
         out.with_suffix(".err").write_text(traceback.format_exc())

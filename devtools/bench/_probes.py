@@ -11,18 +11,27 @@ import time
 from collections import deque
 from typing import Any
 
+POKES_METRIC = "waitwise.pokes"  # the counter waitwise sends to Airflow's stats (StatsD name)
+
 
 class PokeCounter:
-    """Count pokes without touching trigger code: wrap the one call each poke makes.
+    """Count pokes without touching trigger code.
 
-    stock: ``glob`` as imported by ``airflow.providers.standard.triggers.file`` (every
-    ``FileTrigger.run`` iteration calls it once); waitwise: ``_fsbatch.check_all`` (runs once
-    per batch in the worker thread and adds the batch's number of queries).  The wrapper
-    costs one Python call per poke (stock) or per batch (waitwise).
+    stock: wrap ``glob`` as imported by ``airflow.providers.standard.triggers.file`` (every
+    ``FileTrigger.run`` iteration calls it once).  waitwise: wrap the metrics sink of the
+    process's runtime (``waitwise.triggers.runtime``, the seam its docstring offers tests and
+    benchmarks) and add up the ``waitwise.pokes`` counter, which the poll hub increments once
+    per batch by the number of queries checked (0.1.0: one call per batch; later: one per
+    distinct tag set in the batch; ``batches`` counts the calls).  No private module is
+    imported, so the same counter works on every layout of the package (the hub and the
+    batch checks have moved between releases).  The wrapper costs one Python call per poke
+    (stock) or per call of the sink (waitwise).
     """
 
     def __init__(self) -> None:
         self.count = 0
+        self.batches = 0
+        self._keep: Any = None
 
     def install(self, which: str) -> None:
         if which == "stock":
@@ -36,15 +45,35 @@ class PokeCounter:
 
             stock.glob = counted_glob  # type: ignore[attr-defined,assignment]
             return
-        from waitwise.triggers import _fsbatch
+        if which == "waitwise":
+            self._install_sink()
 
-        real_check_all = _fsbatch.check_all
+    def _install_sink(self) -> None:
+        """Make a runtime whose sink counts pokes current for the rest of the process."""
+        import dataclasses
 
-        def counted_check_all(queries: list[Any]) -> Any:
-            self.count += len(queries)
-            return real_check_all(queries)
+        from waitwise.triggers import runtime
 
-        _fsbatch.check_all = counted_check_all
+        current = runtime.current()
+        counting = CountingSink(current.metrics, self)
+        self._keep = runtime.use_runtime(dataclasses.replace(current, metrics=counting))
+        self._keep.__enter__()  # left open: the hosted process exits with os._exit
+
+
+class CountingSink:
+    """A waitwise ``MetricsSink`` that passes everything on and counts ``waitwise.pokes``."""
+
+    def __init__(self, inner: Any, counter: PokeCounter) -> None:
+        self.inner, self.counter = inner, counter
+
+    def incr(self, name: str, tags: dict[str, str], count: int = 1) -> None:
+        if name == POKES_METRIC:
+            self.counter.count += count
+            self.counter.batches += 1
+        self.inner.incr(name, tags, count)
+
+    def timing(self, name: str, seconds: float, tags: dict[str, str]) -> None:
+        self.inner.timing(name, seconds, tags)
 
 
 class StampedEvents(deque):  # type: ignore[type-arg]

@@ -10,7 +10,8 @@ says how the runner is hosted without a triggerer parent).  Columns:
   same trigger's run with a 1 h interval (no poke in the window): baseline.md's
   ``a + b / interval`` split; ``b`` (stock ~14.6 us there) is the trigger's, ``a`` the runner's.
 - Pokes: stock counts calls of the ``glob`` its module imported (one per ``run`` iteration);
-  waitwise counts the queries handed to ``_fsbatch.check_all`` (one per probe).
+  waitwise adds up its ``waitwise.pokes`` counter, seen through the runtime's metrics sink
+  (the hub adds the number of queries of each batch: one per probe).
 - Memory per trigger: (RSS after the window - RSS before the workloads were built) / N.
 - Loop lag: a watchdog task sleeping 0.1 s records its overshoot (Airflow's own watchdog
   logs "blocked" when the overshoot passes 0.1 s); p99 and max.  ``gc.callbacks`` time every
@@ -35,6 +36,12 @@ Setups (each a row pair, plus the runner floor for the largest N):
 
 Every cell is the median of ``--repeat`` rounds; rounds interleave the triggers (stock,
 waitwise, stock, ...) so a noisy neighbour on the shared machine hits both alike.
+
+``--waitwise-path DIR`` measures another build of waitwise: a copy installed with
+``pip install --no-deps --target DIR`` comes first on the child's path and the editable
+install is kept out of it (``_hosted.isolate_waitwise``); each result's ``waitwise_file`` says
+where ``waitwise.triggers`` was imported from.  :mod:`devtools.bench.ab` builds two refs and
+compares them this way, interleaved.
 """
 
 from __future__ import annotations
@@ -98,6 +105,7 @@ def run_runner_bench(
     profile: str | None = None,
     pyspy: str | None = None,
     timeout: float = 1200.0,
+    waitwise_path: str | Path | None = None,
 ) -> dict[str, Any]:
     """Measure N ``which`` triggers ("stock", "waitwise" or "floor") in a fresh runner process.
 
@@ -109,9 +117,14 @@ def run_runner_bench(
         and one of detection to ``PATH.detect``.
     :param pyspy: write py-spy raw samples of the window (and ``.detect`` of detection) here;
         needs ``py-spy`` on PATH or in ``$PY_SPY``.
+    :param waitwise_path: import waitwise from this ``pip install --target`` directory
+        instead of the editable install (see the module docstring).
     """
     if which not in (*WHICH, FLOOR):
         raise ValueError(f"which must be one of {(*WHICH, FLOOR)}, got {which!r}")
+    site = str(Path(waitwise_path).resolve()) if waitwise_path else None
+    if site and not (Path(site) / "waitwise" / "triggers" / "__init__.py").is_file():
+        raise ValueError(f"no waitwise installed in {site} (pip install --target {site} ...)")
     cfg = {
         "n": n,
         "interval": interval,
@@ -121,13 +134,14 @@ def run_runner_bench(
         "detect": detect,
         "profile": profile,
         "pyspy": pyspy,
+        "waitwise_path": site,
     }
     with tempfile.TemporaryDirectory(prefix="waitwise-runner-bench-") as tmp:
         out = Path(tmp) / "result.json"
         proc = subprocess.run(
             [sys.executable, "-m", "devtools.bench._hosted", json.dumps(cfg), str(out)],
             cwd=REPO,
-            env=_child_env(Path(tmp), setup.log_level),
+            env=_child_env(Path(tmp), setup.log_level, site),
             capture_output=True,
             text=True,
             timeout=timeout,
@@ -142,12 +156,13 @@ def run_runner_bench(
     return result
 
 
-def _child_env(tmp: Path, log_level: str | None) -> dict[str, str]:
+def _child_env(tmp: Path, log_level: str | None, site: str | None = None) -> dict[str, str]:
     from cryptography.fernet import Fernet
 
+    path = [site, str(REPO), os.environ.get("PYTHONPATH")]
     env = {
         **os.environ,
-        "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")])),
+        "PYTHONPATH": os.pathsep.join(filter(None, path)),
         "AIRFLOW_HOME": str(tmp / "airflow_home"),
         "AIRFLOW__CORE__FERNET_KEY": Fernet.generate_key().decode(),
         "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
@@ -164,6 +179,7 @@ def measure_set(
     setup: Setup,
     hosting: bool,
     repeat: int = 1,
+    waitwise_path: str | Path | None = None,
 ) -> dict[str, dict[str, Any]]:
     """Run each trigger ``repeat`` times, interleaved; return each one's median row.
 
@@ -173,9 +189,11 @@ def measure_set(
     runs: dict[str, list[dict[str, Any]]] = {which: [] for which in WHICH}
     for round_no in range(repeat):
         for which in WHICH:
-            row = run_runner_bench(n, 1.0, window, which=which, setup=setup)
+            row = run_runner_bench(
+                n, 1.0, window, which=which, setup=setup, waitwise_path=waitwise_path
+            )
             if hosting:
-                _add_hosting(row, n, window, which, setup)
+                add_hosting(row, n, window, which, setup, waitwise_path=waitwise_path)
             runs[which].append(row)
             _log(
                 f"  {which} round {round_no + 1}/{repeat}: {row['cpu_pct']:.1f}% CPU, "
@@ -185,10 +203,24 @@ def measure_set(
     return {which: _median_row(rows) for which, rows in runs.items()}
 
 
-def _add_hosting(row: dict[str, Any], n: int, window: float, which: str, setup: Setup) -> None:
+def add_hosting(
+    row: dict[str, Any],
+    n: int,
+    window: float,
+    which: str,
+    setup: Setup,
+    *,
+    waitwise_path: str | Path | None = None,
+) -> None:
     """Add the same trigger's hosting-only cost (1 h interval) and the net CPU per poke."""
     idle = run_runner_bench(
-        n, HOSTING_INTERVAL, min(window, 10.0), which=which, setup=setup, detect=False
+        n,
+        HOSTING_INTERVAL,
+        min(window, 10.0),
+        which=which,
+        setup=setup,
+        detect=False,
+        waitwise_path=waitwise_path,
     )
     row["hosting_us_per_trigger_s"] = idle["cpu_us_per_trigger_s"]
     row["cpu_us_per_poke_net"] = (row["cpu_us_per_trigger_s"] - idle["cpu_us_per_trigger_s"]) / row[
@@ -323,13 +355,19 @@ def _log(msg: str) -> None:
     print(msg, file=sys.stderr, flush=True)
 
 
-def run_table(ns: list[int], window: float, hosting: bool, repeat: int) -> Results:
+def run_table(
+    ns: list[int],
+    window: float,
+    hosting: bool,
+    repeat: int,
+    waitwise_path: str | Path | None = None,
+) -> Results:
     """Measure every setup for every N (and the floor for the largest N)."""
     results: Results = []
     for n in ns:
         for setup in SETUPS:
             _log(f"N={n:,} {setup.label} ...")
-            rows = measure_set(n, window, setup, hosting, repeat)
+            rows = measure_set(n, window, setup, hosting, repeat, waitwise_path)
             if n == max(ns):
                 rows[FLOOR] = measure_floor(n, window, setup, repeat)
             results.append((n, setup, rows))
@@ -350,6 +388,12 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--no-detect", action="store_true")
     p.add_argument("--profile", help="cProfile of the window (single measurement)")
     p.add_argument("--pyspy", help="py-spy samples of the window (single measurement)")
+    p.add_argument(
+        "--waitwise-path",
+        metavar="DIR",
+        help="measure the waitwise installed in DIR (pip install --no-deps --target DIR WHEEL) "
+        "instead of the editable install",
+    )
     return p
 
 
@@ -366,12 +410,13 @@ def main(argv: list[str] | None = None) -> None:
             detect=not args.no_detect,
             profile=args.profile,
             pyspy=args.pyspy,
+            waitwise_path=args.waitwise_path,
         )
         print(json.dumps(result, indent=1))
         return
     ns, window, repeat = ([1000], 10.0, 1) if args.quick else (args.n, args.window, args.repeat)
     started = time.monotonic()
-    results = run_table(ns, window, not args.no_hosting, repeat)
+    results = run_table(ns, window, not args.no_hosting, repeat, args.waitwise_path)
     if args.json:
         raw = [(n, setup.label, rows) for n, setup, rows in results]
         Path(args.json).write_text(json.dumps(raw, indent=1))
