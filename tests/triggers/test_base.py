@@ -20,6 +20,7 @@ from waitwise.triggers.events import FoundItem
 from waitwise.triggers.metrics import (
     BREAKER_EVENT_PREFIX,
     POKES,
+    RECORD_FAILURES,
     REOPENS,
     WAIT_SECONDS,
     WAITS_REJECTED,
@@ -284,3 +285,19 @@ async def test_timeout_metrics_are_tagged_by_source(store: FileStore) -> None:
     assert [r[3] for r in timed_out] == [
         {"trigger": "Scripted", "source": "feed", "profile": "high"}
     ] * 2
+
+
+class BrokenHistory(FileStore):
+    """A store whose history writes fail (disk full, an unreachable API server)."""
+
+    async def append(self, record: Any) -> None:
+        raise OSError(28, "No space left on device")
+
+
+async def test_a_failing_history_write_never_loses_a_detection(tmp_path: Path) -> None:
+    sink = RecordingSink()
+    store = BrokenHistory(tmp_path / "store")
+    trigger = scripted("miss", "hit", source="feed", end_from_trigger=True)
+    event = await drive(trigger, Runtime(clock=FakeClock(now_s=T0), metrics=sink, store=store))
+    assert type(event).__name__ == "TaskSuccessEvent"
+    assert RECORD_FAILURES in sink.names()
