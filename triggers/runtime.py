@@ -4,8 +4,8 @@ Airflow rebuilds a trigger from ``(classpath, kwargs)`` in whatever process runs
 a metrics sink, a random generator or a shared store cannot be constructor arguments.  They
 are resolved here, in a process-wide default that is documented, locked and resettable; tests
 swap it with :func:`use_runtime` instead of patching module globals.  The registries a process
-builds on the way (stores opened per config, one poll hub per event loop) live here too, and
-:func:`reset` clears them all.
+builds on the way (stores opened per config, one poll hub per event loop, one batch of breaker
+outcomes per source) live here too, and :func:`reset` clears them all.
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
+from waitwise.triggers.breaker.verdicts import VerdictBatch
 from waitwise.triggers.clock import Clock, SystemClock
 from waitwise.triggers.engine.hub import PollHub
 from waitwise.triggers.metrics import MetricsSink, StatsSink
@@ -78,6 +79,20 @@ class Runtime:
                 found = hubs[id(self)] = PollHub(self.clock, self.metrics)
             return found
 
+    def verdicts(self, store: WaitStore, source: str) -> VerdictBatch:
+        """Return the batch that carries ``source``'s outcomes to its breaker in ``store``.
+
+        One per event loop, store and source, so the outcomes of every wait of a source that
+        ends in this triggerer meet in one breaker update per tick.
+        """
+        loop = asyncio.get_running_loop()
+        with _LOCK:
+            batches = _VERDICTS.setdefault(loop, {})
+            found = batches.get((id(store), source))
+            if found is None or found.store is not store:
+                found = batches[(id(store), source)] = VerdictBatch(store, source)
+            return found
+
 
 _LOCK = threading.Lock()
 _CURRENT: list[Runtime] = [Runtime()]
@@ -85,6 +100,9 @@ _STORES: dict[tuple[str, str], WaitStore] = {}
 _HUBS: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[int, PollHub]] = (
     weakref.WeakKeyDictionary()
 )
+_VERDICTS: weakref.WeakKeyDictionary[
+    asyncio.AbstractEventLoop, dict[tuple[int, str], VerdictBatch]
+] = weakref.WeakKeyDictionary()
 
 
 def current() -> Runtime:
@@ -98,6 +116,7 @@ def reset() -> None:
         _CURRENT[:] = [Runtime()]
         _STORES.clear()
         _HUBS.clear()
+        _VERDICTS.clear()
 
 
 @contextmanager

@@ -2,7 +2,9 @@
 
 Only waits that name a ``source`` have a ledger.  It reads and writes through the store
 (Airflow Variables by default), off the event loop, and turns the pure breaker's events into
-log lines and metrics.  Writes are idempotent: the history record is keyed by task instance
+log lines and metrics.  A finished wait's outcome reaches the breaker through the source's
+:class:`~waitwise.triggers.breaker.verdicts.VerdictBatch` (one update per tick, none when
+nothing changes).  Writes are idempotent: the history record is keyed by task instance
 and try, so a trigger that runs twice (HA, restart) records its wait once.
 """
 
@@ -11,7 +13,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from waitwise.triggers import metrics
 from waitwise.triggers.breaker import (
@@ -21,10 +23,12 @@ from waitwise.triggers.breaker import (
     Decision,
     Verdict,
     decide,
-    record,
 )
-from waitwise.triggers.runtime import Runtime
+from waitwise.triggers.breaker.verdicts import Outcome
 from waitwise.triggers.store import WaitOutcome, WaitRecord, WaitStore
+
+if TYPE_CHECKING:
+    from waitwise.triggers.runtime import Runtime
 
 log = logging.getLogger(__name__)
 
@@ -106,15 +110,8 @@ class Ledger:
     async def _record_verdict(self, ok: bool, now: float) -> None:
         config = self.breaker
         assert config is not None
-        events: list[Any] = []
-
-        def update(current: BreakerSnapshot | None) -> BreakerSnapshot:
-            snapshot, new_events = record(current or BreakerSnapshot(self.source), config, ok, now)
-            events[:] = new_events
-            return snapshot
-
-        await self.store.update_breaker(self.source, update)
-        self._emit(events)
+        batch = self.runtime.verdicts(self.store, self.source)
+        self._emit(await batch.submit(Outcome(config, ok, now)))
 
     def _emit(self, events: Sequence[Any]) -> None:
         tags = {"source": self.source, "profile": self.profile}
