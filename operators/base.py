@@ -40,7 +40,7 @@ from waitwise.triggers import (
     get_profile,
     runtime,
 )
-from waitwise.triggers.policy import policy_from_config, positive_seconds, span_bound
+from waitwise.triggers.policy import policy_from_config, positive_seconds, rebuildable, span_bound
 from waitwise.triggers.spec import check_store
 from waitwise.triggers.store import validate_source
 
@@ -73,11 +73,11 @@ def resolve_policy(
         return Constant(interval=poke_interval)
     if isinstance(poll, Mapping):
         return policy_from_config(poll)
-    if not hasattr(poll, "next_interval") or not hasattr(poll, "to_config"):
+    if isinstance(poll, type) or not hasattr(poll, "next_interval"):
         raise PolicyConfigError(
             f"poll must be a waitwise interval policy (e.g. Exponential(...)), got {poll!r}"
         )
-    return poll
+    return rebuildable(poll, "poll")
 
 
 def airflow_timeout(span: float, execution_timeout: dt.timedelta | None) -> float:
@@ -149,9 +149,7 @@ class PolicySensor(BaseSensorOperator):
     ) -> None:
         self.profile = get_profile(profile) if profile is not None else None
         _apply_profile_defaults(self.profile, kwargs)
-        for name in ("timeout", "poke_interval", "max_wait"):
-            if kwargs.get(name) is not None:
-                positive_seconds(name, kwargs[name])
+        _check_arguments(kwargs, deferrable=deferrable, start_from_trigger=start_from_trigger)
         super().__init__(**kwargs)
         self.policy = resolve_policy(
             poll if poll is not None or self.profile is None else self.profile.poll,
@@ -210,6 +208,25 @@ class PolicySensor(BaseSensorOperator):
     def now(self) -> float:
         """Return the wall clock (epoch seconds) used as the anchor of a worker-started wait."""
         return runtime.current().clock.now()
+
+
+_FLAGS: Final = ("soft_fail", "never_fail", "exponential_backoff", "do_xcom_push", "silent_fail")
+_DURATIONS: Final = ("timeout", "poke_interval", "max_wait")
+
+
+def _check_arguments(kwargs: Mapping[str, Any], **own: object) -> None:
+    """Raise naming the first argument of the wrong type or range (strict booleans, durations).
+
+    Airflow reads ``soft_fail="false"`` as true; a sensor must not.
+    """
+    flags = {name: kwargs[name] for name in _FLAGS if name in kwargs}
+    flags.update({name: value for name, value in own.items() if value is not None})
+    for name, value in flags.items():
+        if not isinstance(value, bool):
+            raise PolicyConfigError(f"{name} must be True or False, got {value!r}")
+    for name in _DURATIONS:
+        if kwargs.get(name) is not None:
+            positive_seconds(name, kwargs[name])
 
 
 def _apply_profile_defaults(profile: ReliabilityProfile | None, kwargs: dict[str, Any]) -> None:

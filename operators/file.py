@@ -11,7 +11,7 @@ from airflow.triggers.base import StartTriggerArgs
 
 from waitwise.operators.base import PolicySensor
 from waitwise.triggers import FileArrivalTrigger, PolicyConfigError
-from waitwise.triggers.file import FileQuery, check
+from waitwise.triggers.file import FileQuery, check, check_conn_id
 
 _TRIGGER = f"{FileArrivalTrigger.__module__}.{FileArrivalTrigger.__qualname__}"
 
@@ -57,7 +57,9 @@ class FileArrivalSensor(PolicySensor):
                 f"{self.task_id}: filepath must be a non-empty string, got {filepath!r}"
             )
         self.filepath = filepath
-        self.fs_conn_id = fs_conn_id
+        self.fs_conn_id = check_conn_id("fs_conn_id", fs_conn_id)
+        if not isinstance(recursive, bool):
+            raise PolicyConfigError(f"recursive must be True or False, got {recursive!r}")
         self.recursive = recursive
         self.start_trigger_args = StartTriggerArgs(
             trigger_cls=_TRIGGER,

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import glob
 import os
+import re
 import stat
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -30,6 +31,7 @@ __all__ = [
     "FileQuery",
     "check",
     "check_all",
+    "check_conn_id",
     "check_filepath",
 ]
 
@@ -147,8 +149,7 @@ class FileArrivalTrigger(PolicyTrigger):
         with rebuilding(type(self)):
             super().__init__(WaitSpec.from_config(wait))
             self.filepath = check_filepath(filepath)
-            if not isinstance(fs_conn_id, str) or not fs_conn_id:
-                raise PolicyConfigError(f"fs_conn_id must be a connection id, got {fs_conn_id!r}")
+            check_conn_id("fs_conn_id", fs_conn_id)
             if not isinstance(recursive, bool):
                 raise PolicyConfigError(f"recursive must be True or False, got {recursive!r}")
         self.fs_conn_id = fs_conn_id
@@ -180,6 +181,22 @@ class FileArrivalTrigger(PolicyTrigger):
 
         conn = await BaseHook.aget_connection(self.fs_conn_id)
         return str(conn.extra_dejson.get("path", ""))
+
+
+_CONN_ID = re.compile(r"[A-Za-z0-9_.-]{1,250}")
+
+
+def check_conn_id(name: str, conn_id: object) -> str:
+    """Return ``conn_id`` if it has the form of an Airflow connection id, else raise naming it.
+
+    Only the form is checked: looking the connection up while a DAG is parsed would be
+    database access at the top level of a DAG file.
+    """
+    if not isinstance(conn_id, str) or not _CONN_ID.fullmatch(conn_id):
+        raise PolicyConfigError(
+            f"{name} must be a connection id (letters, digits, '_', '-', '.'), got {conn_id!r}"
+        )
+    return conn_id
 
 
 def check_filepath(filepath: object) -> str:

@@ -28,7 +28,11 @@ from waitwise.triggers.policy import (
     IntervalPolicy,
     Linear,
     PolicyConfigError,
+    PollState,
+    interval_at,
     policy_from_config,
+    rebuildable,
+    span_bound,
 )
 
 
@@ -88,9 +92,7 @@ def _fraction(owner: str, name: str, value: object) -> None:
 
 
 def _policy(owner: str, name: str, value: object) -> None:
-    is_policy = hasattr(value, "next_interval") and hasattr(value, "to_config")
-    if isinstance(value, type) or not is_policy:
-        raise PolicyConfigError(f"{owner}.{name} must be an interval policy, got {value!r}")
+    rebuildable(value, f"{owner}.{name}")
 
 
 def _instance(owner: str, name: str, value: object, kind: Any) -> None:
@@ -241,6 +243,29 @@ class ReliabilityProfile:
             raise PolicyConfigError(
                 f"{self.name}.on_breaker_open must be an OnBreakerOpen, "
                 f"got {self.on_breaker_open!r}"
+            )
+        self._check_consistent()
+
+    def _check_consistent(self) -> None:
+        """Refuse a profile whose parts cannot work together (named with their values).
+
+        The second poke must be able to come by the deadline (otherwise the wait pokes at
+        its start and at its deadline only), and an alert on wait time must be reachable
+        within the wait's last deadline.
+        """
+        first = min(interval_at(self.poll, f"profile#{k}", PollState()) for k in range(8))
+        if first > self.timeout_s:
+            raise PolicyConfigError(
+                f"{self.name}.poll waits {first:g}s after its first poke, past "
+                f"timeout_s ({self.timeout_s!r}): it would poke only at the start and deadline"
+            )
+        retry, limit = self.retry, self.alerts.max_wait_s
+        reopens = retry.max_reopens if retry.on_deadline is OnDeadline.REOPEN else 0
+        span = span_bound(self.timeout_s, reopens, retry.reopen_backoff)
+        if limit is not None and limit > span:
+            raise PolicyConfigError(
+                f"{self.name}.alerts.max_wait_s ({limit!r}) is beyond the wait's last "
+                f"deadline ({span:g}s after its start): the alert could never fire"
             )
 
     @property

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import json
 from typing import Any
@@ -184,3 +185,37 @@ def test_the_triggerer_renders_the_templated_fields_into_the_wait() -> None:
     assert trigger.filepath == "orders/20261129.csv"
     assert trigger.spec.scheduled_at == "2026-11-29 06:00:00+00:00"
     assert trigger.serialize()[1]["scheduled_at"] == "2026-11-29 06:00:00+00:00"
+
+
+@dataclasses.dataclass(frozen=True)
+class HomeMade:
+    """A custom policy defined in a DAG file: the triggerer could never rebuild it."""
+
+    kind: str = "home_made"
+
+    def next_interval(self, state: Any, rng: Any) -> float:
+        return 5.0
+
+    def to_config(self) -> dict[str, Any]:
+        return {"kind": self.kind}
+
+
+@pytest.mark.parametrize(
+    ("overrides", "match"),
+    [
+        ({"soft_fail": "false"}, "soft_fail must be True or False, got 'false'"),
+        ({"exponential_backoff": "false"}, "exponential_backoff must be True or False"),
+        ({"deferrable": 1}, "deferrable must be True or False, got 1"),
+        ({"recursive": "yes"}, "recursive must be True or False, got 'yes'"),
+        ({"timeout": 1e300}, "timeout must be at most 1e\\+09 seconds, got 1e\\+300"),
+        ({"poll": Constant}, "poll must be a waitwise interval policy .*Constant'>"),
+        ({"poll": HomeMade()}, "cannot be rebuilt by a triggerer: policy kind must be one of"),
+        ({"fs_conn_id": 7}, "fs_conn_id must be a connection id .*got 7"),
+        ({"fs_conn_id": "my conn"}, "fs_conn_id must be a connection id .*got 'my conn'"),
+        ({"store": {"kind": "file", "root": "rel/dir"}}, "store must be .*absolute dir"),
+        ({"store": {"kind": "s3"}}, "store must be"),
+    ],
+)
+def test_every_bad_argument_is_named_at_parse_time(overrides: dict[str, Any], match: str) -> None:
+    with pytest.raises(PolicyConfigError, match=match):
+        sensor(**overrides)

@@ -128,6 +128,15 @@ def test_override_applies_changes_to_a_copy() -> None:
         ({"poll": "linear"}, "high.poll must be an interval policy, got 'linear'"),
         ({"name": ""}, "ReliabilityProfile.name must be a name, got ''"),
         ({"timeout": 900, "polll": None}, "high: unknown profile field(s) ['polll', 'timeout']"),
+        (
+            {"poll": Constant(interval=3600.0)},
+            "high.poll waits 3600s after its first poke, past timeout_s (900)",
+        ),
+        (
+            {"alerts": AlertThresholds(0.9, max_wait_s=3600.0)},
+            "high.alerts.max_wait_s (3600.0) is beyond the wait's last deadline (900s",
+        ),
+        ({"poll": Constant}, "high.poll must be an interval policy (an instance"),
     ],
 )
 def test_override_revalidates_and_rejects_unknown_fields(
@@ -215,6 +224,7 @@ def _valid(name: Any, window: Any, rate: Any, timeout: Any, poll: Any, *rest: An
         and 0 < window <= timeout < INF
         and 0 < rate <= 1
         and isinstance(poll, Constant)
+        and poll.interval <= timeout  # the second poke can come by the deadline
         and isinstance(rest[2], OnBreakerOpen)
     )
 

@@ -39,6 +39,7 @@ class Tally:
     last_error_kind: str | None = None
     found: list[FoundItem] = field(default_factory=list)
     first_seen_at: float | None = None
+    last_miss_at: float | None = None  # the last poke that found nothing: arrival came after
 
     def payload(self, status: WaitStatus, message: str, now: float) -> WaitPayload:
         """Return the event payload for a wait that ends ``now``."""
@@ -108,6 +109,7 @@ def settle_poke(
         return WaitStatus.SUCCESS
     else:
         tally.errors_in_row = 0
+        tally.last_miss_at = now
         delay = schedule.delay_until_next(now, closes_at)
     return WaitStatus.TIMEOUT if now >= closes_at else delay
 

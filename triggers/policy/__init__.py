@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from .backoff import Capped, Constant, Exponential, Linear
 from .compat import AIRFLOW_MAX_DELAY, AirflowExponential
-from .durations import optional_seconds, positive_seconds
+from .durations import MAX_SECONDS, optional_seconds, positive_seconds
 from .errors import PolicyConfigError
 from .jitter import DecorrelatedJitter, EqualJitter, FullJitter
 from .protocol import JSON, MIN_INTERVAL, IntervalPolicy
@@ -27,15 +27,17 @@ from .schedule import (
     resume,
     rng_for,
 )
-from .serde import POLICY_KINDS, policy_from_config
+from .serde import ENTRY_POINT_GROUP, POLICY_KINDS, policy_from_config, policy_kinds, rebuildable
 from .state import PollState
 from .windows import Window, current, plan, span_bound
 
 __all__ = [
     "AIRFLOW_MAX_DELAY",
+    "ENTRY_POINT_GROUP",
     "JSON",
     "MAX_ELAPSED",
     "MAX_REPLAY",
+    "MAX_SECONDS",
     "MIN_INTERVAL",
     "POLICY_KINDS",
     "AirflowExponential",
@@ -58,7 +60,9 @@ __all__ = [
     "optional_seconds",
     "plan",
     "policy_from_config",
+    "policy_kinds",
     "positive_seconds",
+    "rebuildable",
     "resume",
     "rng_for",
     "span_bound",

@@ -3,10 +3,15 @@
 from __future__ import annotations
 
 import datetime as dt
+from typing import Final
 
 from .errors import PolicyConfigError
 
-__all__ = ["optional_seconds", "positive_seconds"]
+__all__ = ["MAX_SECONDS", "optional_seconds", "positive_seconds"]
+
+MAX_SECONDS: Final = 1e9
+"""The longest duration accepted (about 31.7 years): beyond it Airflow's own arithmetic
+(``timedelta``, its trigger timeout) overflows far from the argument that caused it."""
 
 
 def positive_seconds(name: str, value: object) -> float:
@@ -20,6 +25,8 @@ def positive_seconds(name: str, value: object) -> float:
         raise PolicyConfigError(f"{name} must be a number of seconds, got {value!r}")
     if not value > 0 or value == float("inf"):
         raise PolicyConfigError(f"{name} must be a finite number > 0, got {value!r}")
+    if value > MAX_SECONDS:
+        raise PolicyConfigError(f"{name} must be at most {MAX_SECONDS:g} seconds, got {value!r}")
     return float(value)
 
 

@@ -2,12 +2,15 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from hypothesis import given
 
 from tests.triggers.policy.strategies import policies
 from waitwise.triggers.policy import (
+    ENTRY_POINT_GROUP,
     JSON,
     POLICY_KINDS,
     AirflowExponential,
@@ -21,6 +24,8 @@ from waitwise.triggers.policy import (
     Linear,
     PolicyConfigError,
     policy_from_config,
+    policy_kinds,
+    rebuildable,
 )
 from waitwise.triggers.policy._base import PolicyBase
 
@@ -129,3 +134,63 @@ def test_round_trip_through_json_is_the_identity(policy: IntervalPolicy):
     config = json.loads(json.dumps(policy.to_config()))
     assert policy_from_config(config) == policy
     assert policy_from_config(config).to_config() == policy.to_config()
+
+
+POLICY_MODULE = '''
+from dataclasses import dataclass
+
+@dataclass(frozen=True)
+class Fibonacci:
+    """A user's policy, shipped in an installed package and registered by entry point."""
+
+    unit: float = 1.0
+    kind = "fibonacci"
+    max_interval = float("inf")
+
+    def next_interval(self, state, rng):
+        a, b = 1, 1
+        for _ in range(max(state.attempt - 1, 0)):
+            a, b = b, a + b
+        return self.unit * a
+
+    def to_config(self):
+        return {"kind": self.kind, "unit": self.unit}
+'''
+
+
+@pytest.fixture
+def installed_plugin(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """A real distribution on sys.path that registers a policy under waitwise.policies."""
+    (tmp_path / "fib_policy.py").write_text(POLICY_MODULE)
+    info = tmp_path / "fib_policy-1.0.dist-info"
+    info.mkdir()
+    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: fib-policy\nVersion: 1.0\n")
+    (info / "entry_points.txt").write_text(
+        f"[{ENTRY_POINT_GROUP}]\nfibonacci = fib_policy:Fibonacci\n"
+        "constant = fib_policy:Fibonacci\n"  # may not shadow a built-in kind
+        "broken = fib_policy:Missing\n"  # fails to load: left out, logged
+    )
+    monkeypatch.syspath_prepend(str(tmp_path))
+    policy_kinds.cache_clear()
+    yield
+    policy_kinds.cache_clear()
+
+
+@pytest.mark.usefixtures("installed_plugin")
+def test_a_policy_registered_by_entry_point_is_rebuilt_and_validated() -> None:
+    kinds = policy_kinds()
+    assert kinds["constant"] is Constant
+    assert "broken" not in kinds
+    policy = policy_from_config({"kind": "fibonacci", "unit": 2.0})
+    assert type(policy).__name__ == "Fibonacci"
+    assert rebuildable(policy) == policy
+    with pytest.raises(PolicyConfigError, match="unknown fields"):
+        policy_from_config({"kind": "fibonacci", "unit": 2.0, "speed": 3})
+
+
+def test_an_unregistered_custom_policy_is_refused_at_parse_time() -> None:
+    class Local(Constant):
+        kind = "local_only"
+
+    with pytest.raises(PolicyConfigError, match=r"entry-point group 'waitwise\.policies'"):
+        rebuildable(Local(interval=3.0))
