@@ -11,7 +11,7 @@ from airflow.triggers.base import StartTriggerArgs
 
 from waitwise.operators.base import PolicySensor
 from waitwise.triggers import FileArrivalTrigger, PolicyConfigError
-from waitwise.triggers.file import FileQuery, check, check_conn_id
+from waitwise.triggers.file import check, check_conn_id, resolve_query
 
 _TRIGGER = f"{FileArrivalTrigger.__module__}.{FileArrivalTrigger.__qualname__}"
 
@@ -34,6 +34,9 @@ class FileArrivalSensor(PolicySensor):
         ``path`` extra of ``fs_conn_id``.
     :param fs_conn_id: the ``fs`` connection (default ``fs_default``).
     :param recursive: let ``**`` in ``filepath`` match any depth.
+    :param confine: keep a relative ``filepath`` inside the connection's base path (default):
+        ``../`` out of it fails the wait, and files reached through symlinks pointing
+        outside it are not reported.  ``False`` lifts both rules.
 
     Every other keyword is :class:`~waitwise.operators.base.PolicySensor`'s (``poll``,
     ``profile``, ``source``, ``store``, ``deferrable``, ``start_from_trigger``) or Airflow's
@@ -49,6 +52,7 @@ class FileArrivalSensor(PolicySensor):
         filepath: str,
         fs_conn_id: str = "fs_default",
         recursive: bool = False,
+        confine: bool = True,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
@@ -58,9 +62,11 @@ class FileArrivalSensor(PolicySensor):
             )
         self.filepath = filepath
         self.fs_conn_id = check_conn_id("fs_conn_id", fs_conn_id)
-        if not isinstance(recursive, bool):
-            raise PolicyConfigError(f"recursive must be True or False, got {recursive!r}")
+        for name, flag in (("recursive", recursive), ("confine", confine)):
+            if not isinstance(flag, bool):
+                raise PolicyConfigError(f"{name} must be True or False, got {flag!r}")
         self.recursive = recursive
+        self.confine = confine
         self.start_trigger_args = StartTriggerArgs(
             trigger_cls=_TRIGGER,
             next_method="execute_complete",
@@ -75,6 +81,7 @@ class FileArrivalSensor(PolicySensor):
             "filepath": self.filepath,
             "fs_conn_id": self.fs_conn_id,
             "recursive": self.recursive,
+            "confine": self.confine,
             **self.wait_spec(started_at=started_at).to_config(),
         }
 
@@ -91,10 +98,17 @@ class FileArrivalSensor(PolicySensor):
 
     def poke(self, context: Any) -> bool:
         """Check once on a worker (``deferrable=False`` only): same rule as the trigger."""
-        path = self.filepath
-        if not os.path.isabs(path):
+        base = ""
+        if not os.path.isabs(self.filepath):
             from airflow.providers.standard.hooks.filesystem import FSHook
 
-            path = os.path.join(FSHook(self.fs_conn_id).get_path(), path)
-        self.log.info("Poking for %s", path)
-        return bool(check(FileQuery(path, self.recursive)))
+            base = FSHook(self.fs_conn_id).get_path()
+        query = resolve_query(
+            self.filepath,
+            base,
+            recursive=self.recursive,
+            confine=self.confine,
+            conn_id=self.fs_conn_id,
+        )
+        self.log.info("Poking for %s", query.pattern)
+        return bool(check(query))

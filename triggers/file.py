@@ -33,6 +33,7 @@ __all__ = [
     "check_all",
     "check_conn_id",
     "check_filepath",
+    "resolve_query",
 ]
 
 MAX_FOUND = 100
@@ -42,18 +43,22 @@ MAX_FOUND = 100
 class FileQuery:
     """One check: an absolute path or glob pattern, ``recursive`` as in :func:`glob.glob`.
 
+    :param confined_to: a real (symlink-free) directory every reported file must lie under
+        once its own symlinks are resolved; ``None``: no confinement.
+
     ``magic`` (whether ``pattern`` is a glob) and ``key`` (what makes two queries the same
     check) are worked out once here, not on every poke.
     """
 
     pattern: str
     recursive: bool = False
+    confined_to: str | None = None
     magic: bool = field(init=False, repr=False, compare=False)
-    key: tuple[str, bool] = field(init=False, repr=False, compare=False)
+    key: tuple[str, bool, str | None] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "magic", glob.has_magic(self.pattern))
-        object.__setattr__(self, "key", (self.pattern, self.recursive))
+        object.__setattr__(self, "key", (self.pattern, self.recursive, self.confined_to))
 
 
 def check(query: FileQuery) -> list[FoundItem]:
@@ -63,14 +68,47 @@ def check(query: FileQuery) -> list[FoundItem]:
     matching directory that holds at least one file somewhere below it.
     """
     if not query.magic:
-        return _files_at(query.pattern)
-    found: list[FoundItem] = []
-    paths = glob.iglob(query.pattern, recursive=query.recursive)
-    for path in paths:
-        found.extend(_files_at(path))
-        if len(found) >= MAX_FOUND:
-            return found[:MAX_FOUND]
-    return found
+        found = _files_at(query.pattern)
+    else:
+        found = []
+        for path in glob.iglob(query.pattern, recursive=query.recursive):
+            found.extend(_files_at(path))
+            if len(found) >= MAX_FOUND:
+                found = found[:MAX_FOUND]
+                break
+    if query.confined_to is None or not found:
+        return found
+    return [item for item in found if _within(os.path.realpath(item["path"]), query.confined_to)]
+
+
+def resolve_query(
+    filepath: str, base: str, *, recursive: bool, confine: bool, conn_id: str
+) -> FileQuery:
+    """Return the query for ``filepath``; a relative one is joined to ``base`` (blocking).
+
+    With ``confine``, a relative path must stay under ``base`` once ``..`` is resolved, and
+    files found through symlinks count only if they resolve under ``base`` too.  The sync
+    ``poke`` path and the trigger share this rule.
+
+    :raises PolicyConfigError: a confined relative path that climbs out of ``base``.
+    """
+    if os.path.isabs(filepath):
+        return FileQuery(filepath, recursive)
+    base = os.path.normpath(base or os.sep)
+    path = os.path.normpath(os.path.join(base, filepath))
+    if not confine:
+        return FileQuery(path, recursive)
+    if not _within(path, base):
+        raise PolicyConfigError(
+            f"filepath {filepath!r} leaves the base path {base!r} of connection {conn_id!r}; "
+            "pass confine=False to allow it"
+        )
+    return FileQuery(path, recursive, os.path.realpath(base))  # blocking-ok: via to_thread
+
+
+def _within(path: str, directory: str) -> bool:
+    """Return whether ``path`` is ``directory`` or lies below it (both normalized)."""
+    return path == directory or path.startswith(directory.rstrip(os.sep) + os.sep)
 
 
 def _files_at(path: str) -> list[FoundItem]:
@@ -129,6 +167,9 @@ class FileArrivalTrigger(PolicyTrigger):
         the ``fs_conn_id`` connection, as Airflow's ``FileSensor`` does.
     :param fs_conn_id: the ``fs`` connection used for relative paths.
     :param recursive: let ``**`` match any depth (:func:`glob.glob`'s ``recursive``).
+    :param confine: keep a relative ``filepath`` inside the connection's base path: one that
+        climbs out of it (``../..``) ends the wait as an error, and a file reached through a
+        symlink pointing outside it is not reported.  ``False`` lifts both rules.
     :param wait: the :class:`~waitwise.triggers.spec.WaitSpec` fields (``poll``, ``timeout``,
         ...), as :meth:`WaitSpec.to_config` writes them; an unknown one is an error.
 
@@ -144,16 +185,19 @@ class FileArrivalTrigger(PolicyTrigger):
         filepath: str,
         fs_conn_id: str = "fs_default",
         recursive: bool = False,
+        confine: bool = True,
         **wait: Any,
     ) -> None:
         with rebuilding(type(self)):
             super().__init__(WaitSpec.from_config(wait))
             self.filepath = check_filepath(filepath)
             check_conn_id("fs_conn_id", fs_conn_id)
-            if not isinstance(recursive, bool):
-                raise PolicyConfigError(f"recursive must be True or False, got {recursive!r}")
+            for name, flag in (("recursive", recursive), ("confine", confine)):
+                if not isinstance(flag, bool):
+                    raise PolicyConfigError(f"{name} must be True or False, got {flag!r}")
         self.fs_conn_id = fs_conn_id
         self.recursive = recursive
+        self.confine = confine
         self._query: FileQuery | None = None
 
     def kind_kwargs(self) -> dict[str, Any]:
@@ -162,6 +206,7 @@ class FileArrivalTrigger(PolicyTrigger):
             "filepath": self.filepath,
             "fs_conn_id": self.fs_conn_id,
             "recursive": self.recursive,
+            "confine": self.confine,
         }
 
     def describe(self) -> str:
@@ -169,11 +214,22 @@ class FileArrivalTrigger(PolicyTrigger):
         return self._query.pattern if self._query else self.filepath
 
     async def prepare(self) -> FileQuery:
-        """Resolve a relative ``filepath`` through the ``fs`` connection (async API)."""
-        path = self.filepath
-        if not os.path.isabs(path):
-            path = os.path.join(await self._base_path(), path)
-        self._query = FileQuery(path, self.recursive)
+        """Resolve a relative ``filepath`` through the ``fs`` connection (async API).
+
+        :raises PolicyConfigError: a confined relative path that climbs out of the base path.
+        """
+        if os.path.isabs(self.filepath):  # nothing to resolve: no thread hop
+            self._query = FileQuery(self.filepath, self.recursive)
+            return self._query
+        base = await self._base_path()
+        self._query = await asyncio.to_thread(
+            resolve_query,
+            self.filepath,
+            base,
+            recursive=self.recursive,
+            confine=self.confine,
+            conn_id=self.fs_conn_id,
+        )
         return self._query
 
     async def _base_path(self) -> str:

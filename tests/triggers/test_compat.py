@@ -30,8 +30,9 @@ def test_a_0_1_0_row_inflates_and_means_the_same(name: str) -> None:
     assert isinstance(trigger, FileArrivalTrigger)
     classpath, kwargs = trigger.serialize()
     assert classpath == row["classpath"]
-    # the same values under the same keys; this version adds its version and the tier
-    assert kwargs == {**row["kwargs"], "version": SPEC_VERSION, "tier": None}
+    # the same values under the same keys; this version adds its version, the tier and the
+    # path confinement (on by default: a relative path may not climb out of its base path)
+    assert kwargs == {**row["kwargs"], "version": SPEC_VERSION, "tier": None, "confine": True}
 
 
 @pytest.mark.parametrize("name", sorted(ROWS))

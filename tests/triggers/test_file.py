@@ -221,3 +221,58 @@ async def test_probe_alone_checks_the_path_off_the_loop(tmp_path: Path) -> None:
     assert await probe() == []
     (tmp_path / "data.csv").write_text("x")
     assert [f["path"] for f in await probe()] == [str(tmp_path / "data.csv")]
+
+
+def test_a_confined_relative_path_may_not_climb_out_of_its_base(tmp_path: Path) -> None:
+    base = tmp_path / "landing"
+    base.mkdir()
+    query = _fsbatch.resolve_query(
+        "in/../orders.csv", str(base), recursive=False, confine=True, conn_id="fs_default"
+    )
+    assert query.pattern == str(base / "orders.csv")
+    with pytest.raises(PolicyConfigError, match=r"filepath '\.\./\.\./etc/passwd' leaves"):
+        _fsbatch.resolve_query(
+            "../../etc/passwd", str(base), recursive=False, confine=True, conn_id="fs_default"
+        )
+    free = _fsbatch.resolve_query(
+        "../secret", str(base), recursive=False, confine=False, conn_id="fs_default"
+    )
+    assert free.pattern == str(tmp_path / "secret")
+
+
+def test_files_reached_through_a_symlink_out_of_the_base_are_not_reported(
+    tmp_path: Path,
+) -> None:
+    base, outside = tmp_path / "landing", tmp_path / "private"
+    base.mkdir()
+    outside.mkdir()
+    (outside / "key.pem").write_text("secret")
+    (base / "inbox").symlink_to(outside)  # e.g. planted by whoever may write the landing dir
+    (base / "real.csv").write_text("x")
+
+    def found(relative: str, confine: bool) -> list[str]:
+        query = _fsbatch.resolve_query(
+            relative, str(base), recursive=False, confine=confine, conn_id="c"
+        )
+        return [Path(f["path"]).name for f in _fsbatch.check(query)]
+
+    assert found("inbox/key.pem", confine=True) == []
+    assert found("*", confine=True) == ["real.csv"]
+    assert found("inbox/key.pem", confine=False) == ["key.pem"]
+
+
+async def test_a_path_out_of_the_base_ends_the_wait_as_an_error(tmp_path: Path) -> None:
+    class Based(FileArrivalTrigger):
+        async def _base_path(self) -> str:  # the fs connection's path, without a database
+            return str(tmp_path)
+
+    trigger = Based(
+        filepath="../../etc/passwd",
+        poll={"kind": "constant", "interval": 1.0},
+        timeout=60.0,
+        started_at=T0,
+    )
+    event = await first_event(trigger, FakeClock(now_s=T0))
+    assert event.payload["status"] == "error"
+    assert event.payload["pokes"] == 0
+    assert "leaves the base path" in event.payload["last_error"]
