@@ -133,7 +133,7 @@ def check_all(queries: Sequence[FileQuery]) -> list[ProbeResult]:
     anything else as it is, which ends that wait alone (a path the filesystem cannot take,
     such as one holding a NUL byte or a character the filesystem encoding cannot encode).
     """
-    seen: dict[tuple[str, bool], ProbeResult] = {}
+    seen: dict[tuple[str, bool, str | None], ProbeResult] = {}
     results: list[ProbeResult] = []
     for query in queries:
         result = seen.get(query.key)
