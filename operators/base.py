@@ -40,6 +40,7 @@ from waitwise.triggers import (
     get_profile,
     runtime,
 )
+from waitwise.triggers.engine.listeners import listeners_registered
 from waitwise.triggers.policy import policy_from_config, positive_seconds, rebuildable, span_bound
 from waitwise.triggers.spec import check_store
 from waitwise.triggers.store import validate_source
@@ -188,7 +189,7 @@ class PolicySensor(BaseSensorOperator):
             started_at=started_at,
             airflow_timeout=None if started_at else self.trigger_window(),
             soft_fail=bool(self.soft_fail or self.never_fail),
-            end_from_trigger=True,
+            end_from_trigger=not listeners_registered(),
             xcom_push=bool(self.do_xcom_push),
             retry=self.retry,
             source=self.source,

@@ -219,3 +219,44 @@ class HomeMade:
 def test_every_bad_argument_is_named_at_parse_time(overrides: dict[str, Any], match: str) -> None:
     with pytest.raises(PolicyConfigError, match=match):
         sensor(**overrides)
+
+
+class Lineage:
+    """A listener, as a plugin such as OpenLineage registers one."""
+
+    from airflow.listeners import hookimpl
+
+    @hookimpl
+    def on_task_instance_success(self, previous_state: Any, task_instance: Any) -> None:
+        pass
+
+
+@pytest.fixture
+def listener() -> Any:
+    from airflow.listeners.listener import get_listener_manager
+
+    manager, plugin = get_listener_manager(), Lineage()
+    manager.add_listener(plugin)  # type: ignore[no-untyped-call]
+    yield plugin
+    manager.pm.unregister(plugin)
+
+
+@pytest.mark.usefixtures("listener")
+def test_with_listeners_the_task_ends_on_a_worker_so_they_see_it() -> None:
+    from waitwise.triggers.engine.ending import final_event
+
+    op = sensor()
+    assert op.start_trigger_args is not None
+    kwargs = op.start_trigger_args.trigger_kwargs or {}
+    assert kwargs["end_from_trigger"] is False  # decided while the DAG is parsed
+    trigger = FileArrivalTrigger(**dict(kwargs, end_from_trigger=True))  # parsed elsewhere
+    payload: Any = {"status": "success", "message": "found"}
+    event = final_event(trigger.spec, payload)  # the triggerer has listeners too
+    assert type(event).__name__ == "TriggerEvent"
+    assert event.payload == payload
+
+
+def test_without_listeners_the_task_ends_in_the_triggerer() -> None:
+    op = sensor()
+    assert op.start_trigger_args is not None
+    assert (op.start_trigger_args.trigger_kwargs or {})["end_from_trigger"] is True

@@ -15,6 +15,7 @@ from airflow.triggers.base import (
 )
 
 from waitwise.triggers import metrics
+from waitwise.triggers.engine.listeners import listeners_registered
 from waitwise.triggers.engine.progress import Tally
 from waitwise.triggers.events import WaitPayload, WaitStatus
 from waitwise.triggers.profiles import OnBreakerOpen
@@ -110,9 +111,11 @@ def final_event(spec: WaitSpec, payload: WaitPayload) -> TriggerEvent:
     ``TaskFailedEvent`` (no worker; task ``retries`` apply).  A hard timeout resumes a
     worker whose ``execute_complete`` raises ``AirflowSensorTimeout``: only that path fails
     a sensor without using its retries (a ``TaskFailedEvent`` is retried since 3.3.1).
+    Where listener plugins are installed, every end resumes a worker, so they see it
+    (:mod:`waitwise.triggers.engine.listeners`).
     """
     status = WaitStatus(payload["status"])
-    if not spec.end_from_trigger:
+    if not spec.end_from_trigger or listeners_registered():
         return TriggerEvent(dict(payload))  # type: ignore[no-untyped-call]
     if status is WaitStatus.SUCCESS:
         return TaskSuccessEvent()
