@@ -63,6 +63,7 @@ class PolicyTrigger(BaseTrigger):
     def __init__(self, spec: WaitSpec) -> None:
         super().__init__()  # type: ignore[no-untyped-call]
         self.spec = spec
+        self._running: Wait | None = None
 
     @property
     def scheduled_at(self) -> str | None:
@@ -110,7 +111,17 @@ class PolicyTrigger(BaseTrigger):
         except Exception as exc:  # e.g. an unknown connection: this wait ends, cleanly
             yield await self._wait(None, rt).fail(anchor, exc)
             return
-        yield await self._wait(query, rt).run(anchor)
+        self._running = self._wait(query, rt)
+        yield await self._running.run(anchor)
+
+    async def on_kill(self) -> None:
+        """Record the wait as cancelled: a person cleared the task or marked it.
+
+        Airflow calls this only for a user action, never for a triggerer restart or a move
+        to another triggerer (the wait goes on there).
+        """
+        if self._running is not None:
+            await self._running.cancelled()
 
     def _wait(self, query: Any, rt: runtime.Runtime) -> Wait:
         return Wait(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 from collections.abc import Iterator, Sequence
@@ -23,6 +24,7 @@ from waitwise.triggers.metrics import (
     RECORD_FAILURES,
     REOPENS,
     WAIT_SECONDS,
+    WAITS_CANCELLED,
     WAITS_REJECTED,
     WAITS_TIMED_OUT,
 )
@@ -301,3 +303,24 @@ async def test_a_failing_history_write_never_loses_a_detection(tmp_path: Path) -
     event = await drive(trigger, Runtime(clock=FakeClock(now_s=T0), metrics=sink, store=store))
     assert type(event).__name__ == "TaskSuccessEvent"
     assert RECORD_FAILURES in sink.names()
+
+
+async def test_a_user_action_records_the_wait_as_cancelled(store: FileStore) -> None:
+    class Stuck(FakeClock):
+        async def sleep(self, seconds: float) -> None:
+            self.sleeps.append(seconds)
+            await asyncio.Event().wait()  # the wait goes on until Airflow cancels it
+
+    sink = RecordingSink()
+    trigger = scripted("miss", source="feed", timeout=100.0)
+    with use_runtime(Runtime(clock=Stuck(now_s=T0), metrics=sink, store=store)):
+        task = asyncio.ensure_future(anext(trigger.run()))
+        for _ in range(20):  # let it poke once and go to sleep
+            await asyncio.sleep(0)
+        task.cancel("user-action")  # what the triggerer does on clear / mark success
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        await trigger.on_kill()  # then Airflow calls on_kill
+    [record] = await store.history("feed")
+    assert (record.outcome, record.pokes, record.run_id) == (WaitOutcome.CANCELLED, 1, "r1")
+    assert WAITS_CANCELLED in sink.names()

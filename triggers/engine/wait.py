@@ -97,6 +97,7 @@ class Wait:
     runtime: Runtime
     tags: dict[str, str] = field(init=False)
     ledger: Ledger | None = field(init=False)
+    tally: Tally | None = field(init=False, default=None)  # set once the wait runs
 
     def __post_init__(self) -> None:
         self.tags = tags_for(self.kind, self.spec)
@@ -112,7 +113,7 @@ class Wait:
     async def run(self, anchor: float) -> TriggerEvent:
         """Admit, poll the windows, record; return the one event of the wait."""
         windows = self.windows(anchor)
-        tally = Tally(windows[0].opens_at, windows[-1].closes_at)
+        tally = self.tally = Tally(windows[0].opens_at, windows[-1].closes_at)
         if self.ledger is not None:
             decision = await self.ledger.admit()
             if not decision.allowed:
@@ -126,6 +127,13 @@ class Wait:
         tally = Tally(windows[0].opens_at, windows[-1].closes_at)
         tally.failed(exc)
         return await finish(self, WaitStatus.ERROR, tally)
+
+    async def cancelled(self) -> None:
+        """Record that a person stopped the wait (task cleared, marked success or failed)."""
+        self.runtime.metrics.incr(metrics.WAITS_CANCELLED, self.tags)
+        if self.tally is not None:
+            log.warning("Wait for %s cancelled by a user action", self.name)
+            await self.record(WaitOutcome.CANCELLED, record_fields(self.spec, self.tally, None))
 
     def windows(self, anchor: float) -> tuple[Window, ...]:
         """Return the wait's windows from ``anchor``."""
