@@ -21,6 +21,7 @@ WAITS_REJECTED: Final = "waitwise.waits.rejected_by_breaker"
 WAITS_CANCELLED: Final = "waitwise.waits.cancelled"
 REOPENS: Final = "waitwise.waits.reopened"
 RECORD_FAILURES: Final = "waitwise.history.write_failures"
+XCOM_FAILURES: Final = "waitwise.xcom.push_failures"
 BREAKER_EVENT_PREFIX: Final = "waitwise.breaker."
 
 

@@ -16,7 +16,7 @@ from airflow.triggers.base import (
 
 from waitwise.triggers import metrics
 from waitwise.triggers.engine.listeners import listeners_registered
-from waitwise.triggers.engine.progress import Tally
+from waitwise.triggers.engine.progress import Tally, deliver
 from waitwise.triggers.events import WaitPayload, WaitStatus
 from waitwise.triggers.profiles import OnBreakerOpen
 from waitwise.triggers.spec import WaitSpec
@@ -60,8 +60,11 @@ async def finish(
     level = logging.DEBUG if status is WaitStatus.SUCCESS else logging.WARNING
     log.log(level, "%s", payload["message"])
     event = final_event(spec, payload)
-    if spec.xcom_push and isinstance(event, TaskSuccessEvent) and wait.task is not None:
-        await asyncio.to_thread(_push_xcom, wait.task, payload)
+    task = wait.task
+    if spec.xcom_push and isinstance(event, TaskSuccessEvent) and task is not None:
+        what = f"Pushing the XCom of {wait.name}"
+        if not await deliver(lambda: asyncio.to_thread(_push_xcom, task, payload), rt.clock, what):
+            rt.metrics.incr(metrics.XCOM_FAILURES, wait.tags)  # the task still succeeds
     return event
 
 

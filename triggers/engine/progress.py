@@ -8,9 +8,11 @@ code that moves it after a poke (the poll hub calls it for every wait of every k
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from typing import Final
 
+from waitwise.triggers.clock import Clock
 from waitwise.triggers.errors import ProbeError, error_kind
 from waitwise.triggers.events import FoundItem, WaitPayload, WaitStatus
 from waitwise.triggers.policy import MIN_INTERVAL, Schedule
@@ -135,3 +137,29 @@ def log_decision(
     else:
         why = f"policy, schedule attempt {schedule.state.attempt}"
     log.debug("%s not found at poke %d: next poke in %.3fs (%s)", name, tally.pokes, delay, why)
+
+
+DELIVERY_PAUSES: Final = (1.0, 4.0)
+"""Seconds before the second and third attempt to deliver what a wait learned."""
+
+
+async def deliver(action: Callable[[], Awaitable[None]], clock: Clock, what: str) -> bool:
+    """Run ``action`` until it succeeds, at most three times; return whether it did.
+
+    For what must outlive a wait's outcome (its history record, its XCom): a failure is
+    retried after :data:`DELIVERY_PAUSES`, then logged with its traceback, never raised.
+    """
+    for pause in (*DELIVERY_PAUSES, None):
+        try:
+            await action()
+        except Exception as exc:  # the outcome stands whatever the store or API does
+            if pause is None:
+                log.exception("%s failed three times; giving up", what)
+                return False
+            log.warning(
+                "%s failed (%s: %s); retrying in %.0fs", what, type(exc).__name__, exc, pause
+            )
+            await clock.sleep(pause)
+        else:
+            return True
+    return False  # pragma: no cover - the loop returns on its last attempt

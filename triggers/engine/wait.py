@@ -36,7 +36,7 @@ from waitwise.triggers.breaker.ledger import Ledger, TaskKey
 from waitwise.triggers.engine.ending import finish, record_fields
 from waitwise.triggers.engine.hub import Watch
 from waitwise.triggers.engine.probe import Prober
-from waitwise.triggers.engine.progress import Tally
+from waitwise.triggers.engine.progress import Tally, deliver
 from waitwise.triggers.events import WaitStatus
 from waitwise.triggers.policy import PollState, Schedule, Window, current, interval_at, plan
 from waitwise.triggers.profiles import OnDeadline
@@ -148,13 +148,12 @@ class Wait:
         )
 
     async def record(self, outcome: WaitOutcome, fields: dict[str, Any]) -> None:
-        """Write the wait's history record; a failure is logged and counted, never raised."""
-        if self.ledger is None:
+        """Write the wait's history record, retried (:func:`deliver`); never raises."""
+        ledger = self.ledger
+        if ledger is None:
             return
-        try:
-            await self.ledger.write(outcome, fields)
-        except Exception:  # the outcome stands: a store failure must not lose a detection
-            log.exception("Recording the wait for %s in its history failed", self.name)
+        what = f"Recording the wait for {self.name} in its history"
+        if not await deliver(lambda: ledger.write(outcome, fields), self.runtime.clock, what):
             self.runtime.metrics.incr(metrics.RECORD_FAILURES, self.tags)
 
     async def _poll_windows(self, windows: tuple[Window, ...], tally: Tally) -> WaitStatus:
