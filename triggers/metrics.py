@@ -23,6 +23,7 @@ REOPENS: Final = "waitwise.waits.reopened"
 RECORD_FAILURES: Final = "waitwise.history.write_failures"
 XCOM_FAILURES: Final = "waitwise.xcom.push_failures"
 BREAKER_EVENT_PREFIX: Final = "waitwise.breaker."
+BREAKER_UNAVAILABLE: Final = "waitwise.breaker.unavailable"
 
 
 class MetricsSink(Protocol):

@@ -114,11 +114,26 @@ class Wait:
         """Admit, poll the windows, record; return the one event of the wait."""
         windows = self.windows(anchor)
         tally = self.tally = Tally(windows[0].opens_at, windows[-1].closes_at)
-        if self.ledger is not None:
-            decision = await self.ledger.admit()
-            if not decision.allowed:
-                return await finish(self, WaitStatus.BREAKER_OPEN, tally, decision.message)
+        message = await self._admit()
+        if message is not None:
+            return await finish(self, WaitStatus.BREAKER_OPEN, tally, message)
         return await finish(self, await self._poll_windows(windows, tally), tally)
+
+    async def _admit(self) -> str | None:
+        """Ask the source's breaker; return why the wait is rejected, or ``None``.
+
+        A breaker that cannot be read (the store is unreachable) admits the wait: waiting
+        for data that may well arrive beats failing it for a bookkeeping outage.
+        """
+        if self.ledger is None:
+            return None
+        try:
+            decision = await self.ledger.admit()
+        except Exception:  # fail open: the wait polls as if the breaker were closed
+            log.exception("The breaker of %s cannot be read; the wait goes on", self.spec.source)
+            self.runtime.metrics.incr(metrics.BREAKER_UNAVAILABLE, self.tags)
+            return None
+        return None if decision.allowed else decision.message
 
     async def fail(self, anchor: float, exc: BaseException) -> TriggerEvent:
         """End the wait as an error before its first poke (e.g. its query cannot be made)."""
