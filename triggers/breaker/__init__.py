@@ -10,28 +10,20 @@
 
 from __future__ import annotations
 
-from .machine import (
-    SNAPSHOT_SCHEMA,
+from waitwise.triggers.errors import BreakerConfigError, BreakerSnapshotError
+
+from .events import (
     BreakerClosed,
-    BreakerConfig,
-    BreakerConfigError,
     BreakerEvent,
     BreakerForced,
     BreakerHalfOpened,
     BreakerOpened,
     BreakerProbeExpired,
     BreakerRejected,
-    BreakerSnapshot,
-    BreakerSnapshotError,
-    BreakerState,
-    Decision,
-    Transition,
-    Verdict,
-    decide,
-    force,
     format_utc,
-    record,
 )
+from .machine import Decision, Transition, Verdict, decide, force, record
+from .model import SNAPSHOT_SCHEMA, BreakerConfig, BreakerSnapshot, BreakerState
 
 __all__ = [
     "SNAPSHOT_SCHEMA",

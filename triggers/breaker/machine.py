@@ -37,37 +37,14 @@ from waitwise.triggers.breaker.events import (
     format_utc,
 )
 from waitwise.triggers.breaker.model import (
-    SNAPSHOT_SCHEMA,
     BreakerConfig,
     BreakerConfigError,
     BreakerSnapshot,
-    BreakerSnapshotError,
     BreakerState,
     _is_seconds,
 )
 
-__all__ = [
-    "SNAPSHOT_SCHEMA",
-    "BreakerClosed",
-    "BreakerConfig",
-    "BreakerConfigError",
-    "BreakerEvent",
-    "BreakerForced",
-    "BreakerHalfOpened",
-    "BreakerOpened",
-    "BreakerProbeExpired",
-    "BreakerRejected",
-    "BreakerSnapshot",
-    "BreakerSnapshotError",
-    "BreakerState",
-    "Decision",
-    "Transition",
-    "Verdict",
-    "decide",
-    "force",
-    "format_utc",
-    "record",
-]
+__all__ = ["Decision", "Transition", "Verdict", "decide", "force", "record"]
 
 Transition: TypeAlias = tuple[BreakerSnapshot, list[BreakerEvent]]
 
