@@ -73,11 +73,14 @@ def message_for(wait: Wait, status: WaitStatus, tally: Tally, now: float) -> str
     waited = f"{now - tally.started_at:.1f}s, {tally.pokes} pokes"
     if status is WaitStatus.SUCCESS:
         return f"{wait.name} found after {waited}"
-    if status is WaitStatus.ERROR:
+    limit = wait.spec.retry.max_probe_errors
+    if status is WaitStatus.ERROR and tally.errors_in_row > limit:
         return (
             f"checking {wait.name} failed {tally.errors_in_row} times in a row "
-            f"(limit {wait.spec.retry.max_probe_errors}); last error: {tally.last_error}"
+            f"(limit {limit}); last error: {tally.last_error}"
         )
+    if status is WaitStatus.ERROR:  # not a transient failure: retrying cannot help
+        return f"checking {wait.name} cannot work: {tally.last_error}"
     return (
         f"{wait.name} not found by the deadline ({wait.spec.timeout:.0f}s per window, "
         f"{tally.reopens} re-opened; {waited})"

@@ -177,6 +177,7 @@ async def test_a_poisoned_path_ends_only_its_own_wait(
     assert statuses == ["success"] * 20 + ["error"] * 2
     assert [e.payload["pokes"] for e in events[20:]] == [1, 1]  # ended at once, no retries
     assert all(e.payload["last_error"].startswith(f"{kind}: ") for e in events[20:])
+    assert all("cannot work" in e.payload["message"] for e in events[20:])
     assert [e.payload["first_seen_at"] for e in events[:20]] == [T0 + 2] * 20
 
 
