@@ -74,9 +74,10 @@ class Runtime:
         loop = asyncio.get_running_loop()
         with _LOCK:
             hubs = _HUBS.setdefault(loop, {})
-            found = hubs.get(id(self))
-            if found is None:
-                found = hubs[id(self)] = PollHub(self.clock, self.metrics)
+            owner, found = hubs.get(id(self), (None, None))
+            if owner is not self or found is None:  # ids of dead runtimes can come back
+                found = PollHub(self.clock, self.metrics)
+                hubs[id(self)] = (self, found)
             return found
 
     def verdicts(self, store: WaitStore, source: str) -> VerdictBatch:
@@ -97,7 +98,7 @@ class Runtime:
 _LOCK = threading.Lock()
 _CURRENT: list[Runtime] = [Runtime()]
 _STORES: dict[tuple[str, str], WaitStore] = {}
-_HUBS: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[int, PollHub]] = (
+_HUBS: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[int, tuple[Runtime, PollHub]]] = (
     weakref.WeakKeyDictionary()
 )
 _VERDICTS: weakref.WeakKeyDictionary[
