@@ -233,7 +233,7 @@ async def test_probe_errors_then_recovery_return_to_the_nominal_schedule(
     assert event.payload["errors"] == 2
 
 
-async def test_the_per_trigger_loop_logs_each_decision_and_its_reason(
+async def test_each_decision_of_a_second_kind_is_logged_with_its_reason(
     store: FileStore, caplog: pytest.LogCaptureFixture
 ) -> None:
     caplog.set_level(logging.DEBUG, logger="waitwise.triggers")
