@@ -15,8 +15,8 @@ from typing import Any
 
 from airflow.sdk import DAG, task
 
-from waitwise.operators.file import FileArrivalSensor
-from waitwise.triggers.policy import Exponential, FullJitter, Linear
+from waitwise.operators import FileArrivalSensor
+from waitwise.triggers import Exponential, FullJitter, Linear
 
 with DAG(
     "waitwise_example",
