@@ -14,10 +14,15 @@ def main() -> None:
         "--samples", type=int, default=3, help="DAG runs for the worker-seconds table"
     )
     parser.add_argument(
-        "--quick", action="store_true", help="smaller runner table (1,000 triggers)"
+        "--quick",
+        action="store_true",
+        help="smaller runner table (1,000 triggers) and fan-in (100 sensors)",
     )
     args = parser.parse_args()
     print(worker_bench.report(samples=args.samples))
+    print()
+    fanin = importlib.import_module("devtools.bench.fanin")
+    fanin.main(["--n", "100" if args.quick else "1000"])
     print()
     runner = importlib.import_module("devtools.bench.runner")
     runner.main(["--quick"] if args.quick else [])
