@@ -21,6 +21,7 @@ from typing import Any
 
 from waitwise.triggers.breaker.verdicts import VerdictBatch
 from waitwise.triggers.clock import Clock, SystemClock
+from waitwise.triggers.engine import warmup
 from waitwise.triggers.engine.hub import PollHub
 from waitwise.triggers.metrics import MetricsSink, StatsSink
 from waitwise.triggers.policy import rng_for
@@ -118,6 +119,7 @@ def reset() -> None:
         _STORES.clear()
         _HUBS.clear()
         _VERDICTS.clear()
+    warmup.forget()
 
 
 @contextmanager
