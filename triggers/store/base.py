@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import json
+import operator
+from collections import Counter
 from collections.abc import Callable, Iterable
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from typing import Final, Protocol, TypeAlias, runtime_checkable
 
 from waitwise.triggers.breaker import BreakerSnapshot
@@ -11,8 +14,10 @@ from waitwise.triggers.errors import StoreError
 
 from .records import WaitRecord, validate_source
 
-DEFAULT_RETENTION: Final = 500
-"""Records kept per source unless a store is configured otherwise."""
+DEFAULT_RETENTION: Final = 20_000
+"""Records kept per source unless a store is configured otherwise (learning needs 10,000)."""
+DEFAULT_MAX_AGE_S: Final = 400 * 86_400.0
+"""Age past which records go (by ``ended_at``): a year of daily waits plus a month."""
 
 BreakerUpdate: TypeAlias = Callable[[BreakerSnapshot | None], BreakerSnapshot]
 
@@ -23,11 +28,14 @@ class WaitStore(Protocol):
 
     Contracts every backend keeps (the shared contract tests check them):
 
-    - ``append`` upserts by :attr:`WaitRecord.key`, so a wait recorded twice (a
-      trigger that ran twice) appears once; the later write wins.
+    - ``append`` costs the same whatever the history holds (it never lists or reads
+      the source's history) and upserts by :attr:`WaitRecord.key` at read time: a
+      wait recorded twice (a trigger that ran twice) appears once, the record with
+      the newest ``ended_at`` winning (ties: the greater canonical JSON).
     - ``history`` returns records oldest first / newest last by
       :attr:`WaitRecord.order`, at most ``retention`` per source; damaged entries
-      are skipped with a warning, never raised.
+      are skipped with a warning, never raised. Retention by count and by age is
+      applied to storage by compaction (amortised, never per append).
     - ``update_breaker`` is a read-modify-write that sets ``version`` to the stored
       version + 1. ``fn`` must be pure: it may run more than once (retries) and in
       a worker thread; the caller uses the snapshot returned, not its own.
@@ -68,11 +76,97 @@ def check_limit(limit: object) -> int | None:
     return limit
 
 
+_KEY_FIELDS: Final = ("dag_id", "task_id", "run_id", "map_index", "try_number")
+_KEY: Final = operator.attrgetter(*_KEY_FIELDS)
+"""WaitRecord.key, flattened and in C (history reads sort 100,000 records)."""
+_ORDER: Final = operator.attrgetter("ended_at", "started_at", *_KEY_FIELDS)
+
+
+def canonical(record: WaitRecord) -> str:
+    """Return the record's canonical JSON (sorted keys, no spaces): its stored form."""
+    return json.dumps(record.to_json_dict(), sort_keys=True, separators=(",", ":"))
+
+
 def newest_last(records: Iterable[WaitRecord], limit: int | None = None) -> list[WaitRecord]:
-    """Deduplicate by key (later wins), sort by order, keep the newest ``limit``."""
-    unique = {record.key: record for record in records}
-    ordered = sorted(unique.values(), key=lambda record: record.order)
+    """Keep one record per key, sort by order, keep the newest ``limit``.
+
+    Of several records of one wait the newest ``ended_at`` wins, ties by the greater
+    canonical JSON, so every reader picks the same one whatever order it read them in.
+    """
+    unique: dict[object, WaitRecord] = {}
+    for record in records:
+        key = _KEY(record)
+        kept = unique.setdefault(key, record)
+        if kept is not record and _newer(record, kept):
+            unique[key] = record
+    ordered = sorted(unique.values(), key=_ORDER)
     return ordered if limit is None else ordered[max(len(ordered) - limit, 0) :]
+
+
+def _newer(record: WaitRecord, than: WaitRecord) -> bool:
+    if record.ended_at != than.ended_at:
+        return record.ended_at > than.ended_at
+    return record != than and canonical(record) > canonical(than)
+
+
+def check_max_age(max_age_s: object) -> float:
+    """Return ``max_age_s`` as float if it is a number of seconds > 0, else raise."""
+    if isinstance(max_age_s, bool) or not isinstance(max_age_s, int | float) or max_age_s <= 0:
+        raise ValueError(f"max_age_s must be seconds > 0, got {max_age_s!r}")
+    return float(max_age_s)
+
+
+@dataclass(frozen=True, slots=True)
+class CompactionPolicy:
+    """When a store compacts a source's history, and how big its segments grow.
+
+    A store compacts a source on the first append to it in this process, then after
+    every ``every`` appends or ``interval_s`` seconds, whichever comes first; the
+    decision counts appends in memory and never reads the store.
+
+    :param every: appends to one source between compactions; ``None`` never compacts
+        on its own (call ``compact`` yourself).
+    :param interval_s: the longest time between compactions of an appended source.
+    :param segment_records: the most records one segment holds.
+    """
+
+    every: int | None = 500
+    interval_s: float = 6 * 3600.0
+    segment_records: int = 1000
+
+    def __post_init__(self) -> None:
+        if self.every is not None and (type(self.every) is not int or self.every < 1):
+            raise ValueError(f"every must be None or an int >= 1, got {self.every!r}")
+        if isinstance(self.interval_s, bool) or not isinstance(self.interval_s, int | float):
+            raise ValueError(f"interval_s must be seconds, got {self.interval_s!r}")
+        if type(self.segment_records) is not int or self.segment_records < 1:
+            raise ValueError(f"segment_records must be an int >= 1, got {self.segment_records!r}")
+
+
+class CompactionSchedule:
+    """Decide, per source and in memory only, whether an append should compact.
+
+    :param policy: the thresholds.
+    :param now: wall-clock seconds (injected by tests).
+    """
+
+    def __init__(self, policy: CompactionPolicy, now: Callable[[], float]) -> None:
+        self.policy = policy
+        self._now = now
+        self._appends: Counter[str] = Counter()
+        self._last: dict[str, float] = {}
+
+    def due(self, source: str) -> bool:
+        """Count one append to ``source``; return whether it is time to compact it."""
+        if self.policy.every is None:
+            return False
+        self._appends[source] += 1
+        now, last = self._now(), self._last.get(source)
+        stale = last is None or now - last >= self.policy.interval_s
+        if not stale and self._appends[source] < self.policy.every:
+            return False
+        self._appends[source], self._last[source] = 0, now
+        return True
 
 
 def next_snapshot(

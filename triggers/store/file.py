@@ -2,16 +2,24 @@
 
 Layout::
 
-    <root>/<source>/history.jsonl   one WaitRecord per line, newest last
-    <root>/<source>/breaker.json    the BreakerSnapshot
-    <root>/<source>/.lock           flock(2) target that serialises writers
-    <root>/<source>/*.corrupt       damaged content moved aside, never dropped
+    <root>/<source>/days/<YYYYMMDD>.jsonl   history: the records that ended that UTC day
+    <root>/<source>/history.jsonl           0.1.0's history, read as is until compacted
+    <root>/<source>/breaker.json            the BreakerSnapshot
+    <root>/<source>/.lock                   flock(2) target that serialises writers
+    <root>/<source>/*.corrupt               damaged content moved aside, never dropped
 
-Every write is a read-modify-write of one whole file under an exclusive
-``fcntl.flock`` on the source's lock file, published by write-to-temp, fsync and
-``os.replace``. Each write opens its own descriptor, so flock excludes other
-processes *and* other threads: nothing is lost. Readers take no lock: the rename is
-atomic, so they see a whole old or a whole new file; they read with ``aiofiles``.
+History (:mod:`.file_history`): an append adds one line to one day file under an
+exclusive ``fcntl.flock`` on the source's lock file (constant time, whatever the
+history holds); reads take no lock and read every day file in one worker thread; a
+wait written twice is read once (newest ``ended_at`` wins). Compaction (0.1.0's file
+folded into day files, retention by age and count on whole days) runs inside an
+append's locked section on the first append to a source in this process, then every
+``compaction.every`` appends or ``compaction.interval_s``.
+
+The breaker is a read-modify-write of one file under the same flock, published by
+write-to-temp, fsync and ``os.replace``. Each write opens its own descriptor, so flock
+excludes other processes *and* other threads: nothing is lost. Readers see a whole
+old or a whole new file; they read with ``aiofiles``.
 
 The locked section runs as one unit in a worker thread (``asyncio.to_thread``). A
 cancelled caller therefore never leaves the lock held (the thread finishes and
@@ -27,6 +35,7 @@ import fcntl
 import json
 import logging
 import os
+import time
 import uuid
 from collections.abc import Callable
 from pathlib import Path
@@ -36,24 +45,28 @@ import aiofiles
 import aiofiles.os
 
 from waitwise.triggers.breaker import BreakerSnapshot, BreakerSnapshotError
-from waitwise.triggers.errors import WaitRecordError
 
+from . import file_history
 from ._locks import loop_lock
 from .base import (
+    DEFAULT_MAX_AGE_S,
     DEFAULT_RETENTION,
     BreakerUpdate,
+    CompactionPolicy,
+    CompactionSchedule,
     check_limit,
+    check_max_age,
     check_retention,
     newest_last,
     next_snapshot,
 )
 from .records import SOURCE_PATTERN, WaitRecord, validate_source
 
-HISTORY: Final = "history.jsonl"
 BREAKER: Final = "breaker.json"
 LOCK: Final = ".lock"
 logger = logging.getLogger(__name__)
 _T = TypeVar("_T")
+DEFAULT_COMPACTION: Final = CompactionPolicy()
 
 
 class FileStore:
@@ -61,29 +74,48 @@ class FileStore:
 
     :param root_dir: the directory holding one sub-directory per source; created on
         the first write.
-    :param retention: the most records kept per source; the oldest go first.
+    :param retention: the most records kept per source; the oldest days go first.
+    :param max_age_s: records that ended longer ago go (whole UTC days).
+    :param compaction: when appends compact (``segment_records`` is not used here).
+    :param now: wall-clock epoch seconds, for age retention and the compaction timer.
     """
 
     def __init__(
-        self, root_dir: str | os.PathLike[str], *, retention: int = DEFAULT_RETENTION
+        self,
+        root_dir: str | os.PathLike[str],
+        *,
+        retention: int = DEFAULT_RETENTION,
+        max_age_s: float = DEFAULT_MAX_AGE_S,
+        compaction: CompactionPolicy = DEFAULT_COMPACTION,
+        now: Callable[[], float] = time.time,
     ) -> None:
         self.root_dir = Path(root_dir)
         self.retention = check_retention(retention)
+        self.max_age_s = check_max_age(max_age_s)
+        self._now = now
+        self._schedule = CompactionSchedule(compaction, now)
 
     def __repr__(self) -> str:
         return f"FileStore({str(self.root_dir)!r}, retention={self.retention})"
 
     async def append(self, record: WaitRecord) -> None:
-        """Upsert ``record`` by key and trim the source's history to the retention."""
+        """Append ``record`` to its day file (constant time); compact when due."""
         if not isinstance(record, WaitRecord):
             raise TypeError(f"record must be a WaitRecord, got {record!r}")
-        await self._locked(record.source, self._append_locked, record)
+        due = self._schedule.due(record.source)
+        await self._locked(record.source, self._append_locked, record, due)
 
     async def history(self, source: str, limit: int | None = None) -> list[WaitRecord]:
-        """Return the newest ``limit`` records of ``source`` (all if ``None``)."""
+        """Return the newest ``limit`` records of ``source`` (all if ``None``), each once."""
         limit = check_limit(limit)
-        path = self._path(source, HISTORY)
-        return newest_last(_parse_history(source, path, await _read(path)), limit)
+        keep = self.retention if limit is None else min(limit, self.retention)
+        directory = self._path(source, "")
+        records = await asyncio.to_thread(file_history.read_history, source, directory)
+        return newest_last(records, keep)
+
+    async def compact(self, source: str) -> int:
+        """Fold 0.1.0's history into day files and apply retention; return days removed."""
+        return await self._locked(source, self._compact_locked, source)
 
     async def sources(self) -> list[str]:
         """Return the sources that have a directory under the root, sorted."""
@@ -114,11 +146,14 @@ class FileStore:
         async with loop_lock(f"file:{directory}"):
             return await asyncio.to_thread(_run_locked, directory, fn, *args)
 
-    def _append_locked(self, directory: Path, record: WaitRecord) -> None:
-        path = directory / HISTORY
-        stored = _parse_history(record.source, path, _read_sync(path), quarantine=True)
-        kept = newest_last([*stored, record], self.retention)
-        _write_atomic(path, b"".join(_dumps(r.to_json_dict()) + b"\n" for r in kept))
+    def _append_locked(self, directory: Path, record: WaitRecord, compact: bool) -> None:
+        file_history.append_line(directory, record)
+        if compact:
+            self._compact_locked(directory, record.source)
+
+    def _compact_locked(self, directory: Path, source: str) -> int:
+        now = self._now()
+        return file_history.compact(source, directory, self.retention, self.max_age_s, now)
 
     def _update_locked(self, directory: Path, source: str, fn: BreakerUpdate) -> BreakerSnapshot:
         path = directory / BREAKER
@@ -176,28 +211,6 @@ def _quarantine(path: Path, chunks: list[bytes]) -> None:
         fh.flush()
         os.fsync(fh.fileno())
     logger.warning("Moved %d damaged entries from %s to %s", len(chunks), path, target)
-
-
-def _parse_history(
-    source: str, path: Path, data: bytes | None, *, quarantine: bool = False
-) -> list[WaitRecord]:
-    records: list[WaitRecord] = []
-    damaged: list[bytes] = []
-    for number, line in enumerate((data or b"").splitlines(), start=1):
-        if not line.strip():
-            continue
-        try:
-            record = WaitRecord.from_json_dict(json.loads(line))
-            if record.source != source:
-                raise WaitRecordError(f"record of source {record.source!r}")
-        except (ValueError, RecursionError) as exc:
-            logger.warning("Skipping damaged wait record %s:%d: %s", path, number, exc)
-            damaged.append(line)
-        else:
-            records.append(record)
-    if quarantine and damaged:
-        _quarantine(path, damaged)
-    return records
 
 
 def _parse_breaker(

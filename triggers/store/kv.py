@@ -1,22 +1,31 @@
 """AirflowStore: the wait store kept in Airflow, over a four-method key-value seam.
 
-The seam (:class:`KeyValueBackend`) is last-writer-wins per key with prefix listing
-and *no* compare-and-set; Airflow Variables (:mod:`.variables`) are the production
-backend. Key layout (``ns`` defaults to ``waitwise``)::
-
-    ns/<source>/breaker                          {"snapshot": {...}, "lineage": [...]}
-    ns/<source>/wait/<ended_ms:013d>-<digest>    one WaitRecord, JSON
-    ns/<source>/corrupt/<sha256>                 a damaged breaker value, kept aside
+The seam (:class:`~.kv_protocol.KeyValueBackend`) is last-writer-wins per key with prefix
+listing and *no* compare-and-set. Its read paths: :class:`~.variables.VariableBackend`
+from a trigger or a worker (the Task SDK), :class:`~.sql.MetadataBackend` inside the
+api-server (Airflow's ORM), :class:`~.rest.RestBackend` from a console (the REST API).
+Key layout: :mod:`.kv_layout` (``ns`` defaults to ``waitwise``).
 
 What it guarantees:
 
-- **Appends never conflict**: one key per record, so any number of triggerers and
-  workers lose nothing. ``digest`` hashes the record key; a later write of the same
-  wait finds its key by digest and overwrites it (upsert). Two *simultaneous* first
-  writes of one wait may create two keys: readers keep the newest per digest and the
-  next append to the source deletes the others.
-- **Retention**: each append deletes the oldest waits beyond ``retention`` (ordered by
-  the first writer's ``ended_at`` in the key).
+- **Appends cost one write**, whatever the history holds: every write of a record gets
+  its own fresh key (``wait/<digest>.<token>``); nothing is listed or read. Any number
+  of triggerers and workers lose nothing. A wait written twice (a trigger that ran
+  twice, a re-opened wait ending) is read once: the newest ``ended_at`` wins.
+- **Compaction** folds loose records into per-day segments (one read for up to
+  ``segment_records`` records) and applies retention by count and age; it never loses
+  a record whatever the timing (:mod:`.kv_compaction` says why). A store compacts a
+  source in the background on its first append in this process, then every
+  ``compaction.every`` appends or ``compaction.interval_s`` (:class:`CompactionPolicy`),
+  at most one run per source at a time in a process; :meth:`AirflowStore.compact` runs
+  one now. Records written by 0.1.0 (``wait/<ended_ms>-<digest>``, schema 1) are read as
+  they are and compacted like the others. While a 0.1.0 writer still runs, compaction
+  can race its in-place rewrite of one record (one round trip wide): upgrade every
+  triggerer and worker together.
+- **Bulk reads**: :meth:`AirflowStore.history` lists the source once and reads every
+  segment and loose record; a :class:`~.kv_protocol.BulkReader` backend returns keys and
+  values in one listing. A read that races a compaction (a listed key deleted before it
+  was read) lists again, up to three times.
 - **Breaker updates** are exact within a process: every store in the process shares
   one lock per source, so all triggers of a triggerer serialise. Across processes
   they are optimistic with a timing assumption (Fischer-style): read, apply ``fn``,
@@ -29,68 +38,57 @@ What it guarantees:
   outcome or one extra probe; history is never affected. Without the settle wait,
   4 processes x 50 updates on the tests' file-backed fake lost ~25% of updates; with
   50 ms, none in repeated runs under load.
-- Damaged values are skipped with a warning; a damaged breaker value is copied to
-  ``corrupt/`` before it is replaced, never silently overwritten.
+- Damaged values are skipped with a warning. A damaged breaker value is copied to
+  ``corrupt/`` before it is replaced; a damaged loose record is moved there by the next
+  compaction; a damaged segment is left alone (read around) until retention drops it.
 """
 
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import json
 import logging
 import re
+import time
 import uuid
 from collections.abc import Awaitable, Callable
-from typing import Final, Protocol, runtime_checkable
+from typing import Final, TypeVar
 
 from waitwise.triggers.breaker import BreakerSnapshot
 from waitwise.triggers.errors import StoreConflictError
 
 from ._locks import process_lock
 from .base import (
+    DEFAULT_MAX_AGE_S,
     DEFAULT_RETENTION,
     BreakerUpdate,
+    CompactionPolicy,
+    CompactionSchedule,
+    canonical,
     check_limit,
+    check_max_age,
     check_retention,
     newest_last,
     next_snapshot,
 )
-from .records import SOURCE_PATTERN, WaitKey, WaitRecord, validate_source
+from .kv_compaction import Compaction, CompactionReport
+from .kv_layout import Listing, SourceKeys
+from .kv_protocol import BulkReader, KeyValueBackend
+from .records import SOURCE_PATTERN, WaitRecord, validate_source
+from .segments import decode_record, decode_segment
 
 LINEAGE: Final = 16
 NAMESPACE_PATTERN: Final = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,31}")
-_WAIT_SUFFIX: Final = re.compile(r"(\d{13,})-([0-9a-f]{24})")
+READ_ATTEMPTS: Final = 3
+DEFAULT_COMPACTION: Final = CompactionPolicy()
 logger = logging.getLogger(__name__)
+_T = TypeVar("_T")
 
-
-@runtime_checkable
-class KeyValueBackend(Protocol):
-    """String key-value storage with prefix listing; last writer wins, no CAS."""
-
-    async def get(self, key: str) -> str | None:
-        """Return the value, or ``None`` if the key does not exist."""
-        ...
-
-    async def set(self, key: str, value: str) -> None:
-        """Create or overwrite ``key``."""
-        ...
-
-    async def delete(self, key: str) -> None:
-        """Delete ``key``; a missing key is not an error."""
-        ...
-
-    async def keys(self, prefix: str) -> list[str]:
-        """Return every key starting with ``prefix``, in any order."""
-        ...
+__all__ = ["AirflowStore", "BulkReader", "CompactionReport", "KeyValueBackend"]
 
 
 def _dumps(data: object) -> str:
     return json.dumps(data, sort_keys=True, separators=(",", ":"), allow_nan=False)
-
-
-def _digest(key: WaitKey | str) -> str:
-    return hashlib.sha256(_dumps(key).encode()).hexdigest()
 
 
 class AirflowStore:
@@ -99,13 +97,17 @@ class AirflowStore:
     :param backend: the key-value seam; ``None`` means Airflow Variables through the
         Task SDK (:class:`~waitwise.triggers.store.variables.VariableBackend`).
     :param retention: the most waits kept per source; the oldest go first.
+    :param max_age_s: waits that ended longer ago go (whole UTC days, by compaction).
+    :param compaction: when to compact and how big segments grow.
     :param namespace: the key prefix, matching :data:`NAMESPACE_PATTERN`.
     :param max_attempts: optimistic breaker-update attempts before
         :class:`~waitwise.triggers.store.base.StoreConflictError`.
-    :param read_concurrency: most backend reads in flight for one ``history``.
-    :param settle_s: how long a breaker write waits before it reads itself back; it
-        must exceed the longest gap between a rival's last read and its write.
+    :param read_concurrency: most backend calls in flight for one read or compaction.
+    :param settle_s: how long a breaker write waits before it reads itself back (it
+        must exceed the longest gap between a rival's last read and its write); a
+        compaction waits as long before it reads its segments back.
     :param sleep: the awaitable sleep used for ``settle_s`` (tests inject one).
+    :param now: wall-clock epoch seconds, for age retention and the compaction timer.
     """
 
     def __init__(
@@ -113,11 +115,14 @@ class AirflowStore:
         backend: KeyValueBackend | None = None,
         *,
         retention: int = DEFAULT_RETENTION,
+        max_age_s: float = DEFAULT_MAX_AGE_S,
+        compaction: CompactionPolicy = DEFAULT_COMPACTION,
         namespace: str = "waitwise",
         max_attempts: int = 10,
         read_concurrency: int = 16,
         settle_s: float = 0.25,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+        now: Callable[[], float] = time.time,
     ) -> None:
         if backend is None:
             from .variables import VariableBackend
@@ -128,55 +133,103 @@ class AirflowStore:
         for name, value in (("max_attempts", max_attempts), ("read_concurrency", read_concurrency)):
             if type(value) is not int or value < 1:
                 raise ValueError(f"{name} must be an int >= 1, got {value!r}")
+        if not isinstance(settle_s, int | float) or not 0 <= settle_s < 60:
+            raise ValueError(f"settle_s must be seconds in [0, 60), got {settle_s!r}")
         self.backend = backend
         self.retention = check_retention(retention)
+        self.max_age_s = check_max_age(max_age_s)
+        self.compaction = compaction
         self.namespace = namespace
         self.max_attempts = max_attempts
         self.read_concurrency = read_concurrency
-        if not isinstance(settle_s, int | float) or not 0 <= settle_s < 60:
-            raise ValueError(f"settle_s must be seconds in [0, 60), got {settle_s!r}")
         self.settle_s = float(settle_s)
         self._sleep = sleep
+        self._now = now
+        self._schedule = CompactionSchedule(compaction, now)
+        self._compactions: set[asyncio.Task[CompactionReport | None]] = set()
+
+    def _keys(self, source: str) -> SourceKeys:
+        return SourceKeys(f"{self.namespace}/{validate_source(source)}/")
 
     def _key(self, source: str, suffix: str) -> str:
-        return f"{self.namespace}/{validate_source(source)}/{suffix}"
+        return f"{self._keys(source).prefix}{suffix}"
 
     async def append(self, record: WaitRecord) -> None:
-        """Upsert ``record`` under its own key, then apply the retention."""
+        """Write ``record`` under a fresh key (one write, no read); compact when due."""
         if not isinstance(record, WaitRecord):
             raise TypeError(f"record must be a WaitRecord, got {record!r}")
-        prefix = self._key(record.source, "wait/")
-        waits = self._index(prefix, await self.backend.keys(prefix))
-        digest = _digest(record.key)[:24]
-        mine = waits.get(digest, [])
-        millis = int(record.ended_at * 1000)
-        key = mine[-1] if mine else f"{prefix}{millis:013d}-{digest}"
-        await self.backend.set(key, _dumps(record.to_json_dict()))
-        waits[digest] = [*mine[:-1], key]
-        by_age = sorted(waits.values(), key=lambda group: group[-1])
-        expired = len(by_age) - self.retention
-        doomed: list[str] = []
-        for age, group in enumerate(by_age):  # expired waits go whole, others keep one
-            doomed.extend(group if age < expired else group[:-1])
-        for stale in doomed:
-            await self.backend.delete(stale)
+        await self.backend.set(self._keys(record.source).loose(record), canonical(record))
+        if self._schedule.due(record.source):
+            task = asyncio.get_running_loop().create_task(self._compact_quietly(record.source))
+            self._compactions.add(task)
+            task.add_done_callback(self._compactions.discard)
 
     async def history(self, source: str, limit: int | None = None) -> list[WaitRecord]:
-        """Return the newest ``limit`` records of ``source`` (all if ``None``)."""
+        """Return the newest ``limit`` records of ``source`` (all if ``None``).
+
+        At most ``retention`` records, each wait once; one listing, then every segment
+        and loose record is read (or one bulk listing with values).
+        """
         limit = check_limit(limit)
-        prefix = self._key(source, "wait/")
-        waits = self._index(prefix, await self.backend.keys(prefix))
-        newest = sorted(group[-1] for group in waits.values())
-        keys = newest if limit is None else newest[max(len(newest) - limit, 0) :]
-        values = await self._gather(self.backend.get, keys)
-        decoded = (self._decode_record(source, k, v) for k, v in zip(keys, values, strict=True))
-        return newest_last(record for record in decoded if record is not None)
+        keep = self.retention if limit is None else min(limit, self.retention)
+        keys = self._keys(source)
+        values = await self._read_history(keys)
+        records: list[WaitRecord] = []
+        for key, raw in values.items():
+            if key.startswith(f"{keys.prefix}seg/"):
+                records.extend(decode_segment(source, key, raw) or ())
+            else:
+                record = decode_record(source, key, raw)
+                records.extend([record] if record is not None else [])
+        return newest_last(records, keep)
+
+    async def compact(self, source: str) -> CompactionReport:
+        """Compact ``source``'s history now and apply retention (:mod:`.kv_compaction`)."""
+        keys = self._keys(source)
+        async with process_lock(f"kv-compact:{keys.prefix}"):
+            run = Compaction(
+                self.backend,
+                keys,
+                source,
+                self.compaction.segment_records,
+                self.retention,
+                self.max_age_s,
+                self._now(),
+                self.settle_s,
+                self._sleep,
+                self._gather,
+            )
+            return await run.run()
+
+    async def wait_compactions(self) -> None:
+        """Wait until the compactions appends started in the background are done."""
+        while self._compactions:
+            await asyncio.gather(*self._compactions)
 
     async def sources(self) -> list[str]:
         """Return the sources that have any key under the namespace, sorted."""
         root = f"{self.namespace}/"
         names = {key[len(root) :].split("/", 1)[0] for key in await self.backend.keys(root)}
         return sorted(name for name in names if SOURCE_PATTERN.fullmatch(name))
+
+    async def _compact_quietly(self, source: str) -> CompactionReport | None:
+        try:
+            return await self.compact(source)
+        except Exception:  # a background run must not crash the loop; the next one retries
+            logger.warning("Compacting the history of %s failed", source, exc_info=True)
+            return None
+
+    async def _read_history(self, keys: SourceKeys) -> dict[str, str | None]:
+        if isinstance(self.backend, BulkReader):
+            items = await self.backend.items(keys.prefix)
+            listing = keys.classify(list(items))
+            return {key: items[key] for key in _history_keys(listing)}
+        for attempt in range(READ_ATTEMPTS):
+            wanted = _history_keys(keys.classify(await self.backend.keys(keys.prefix)))
+            values = await self._gather(self.backend.get, wanted)
+            if None not in values or attempt == READ_ATTEMPTS - 1:
+                return dict(zip(wanted, values, strict=True))
+        raise AssertionError("unreachable")
 
     async def get_breaker(self, source: str) -> BreakerSnapshot | None:
         """Return the stored snapshot, or ``None`` if absent or damaged (warned)."""
@@ -205,7 +258,7 @@ class AirflowStore:
         if await self.backend.get(key) != raw:
             return None
         if raw is not None and current is None:
-            aside = self._key(source, f"corrupt/{_digest(raw)}")
+            aside = self._keys(source).corrupt(raw)
             logger.warning("Moving damaged breaker state %s to %s", key, aside)
             await self.backend.set(aside, raw)
         token = uuid.uuid4().hex
@@ -215,41 +268,16 @@ class AirflowStore:
         back = await self.backend.get(key)
         return new if token in _lineage(back) else None
 
-    def _index(self, prefix: str, keys: list[str]) -> dict[str, list[str]]:
-        waits: dict[str, list[str]] = {}
-        for key in sorted(keys):
-            match = key.startswith(prefix) and _WAIT_SUFFIX.fullmatch(key[len(prefix) :])
-            if not match:
-                logger.warning("Skipping foreign key %s under %s", key, prefix)
-                continue
-            waits.setdefault(match.group(2), []).append(key)
-        return waits
-
-    async def _gather(
-        self, fn: Callable[[str], Awaitable[str | None]], keys: list[str]
-    ) -> list[str | None]:
+    async def _gather(self, fn: Callable[[str], Awaitable[_T]], keys: list[str]) -> list[_T]:
         gate = asyncio.Semaphore(self.read_concurrency)
 
-        async def one(key: str) -> str | None:
+        async def one(key: str) -> _T:
             async with gate:
                 return await fn(key)
 
         async with asyncio.TaskGroup() as group:
             tasks = [group.create_task(one(key)) for key in keys]
         return [task.result() for task in tasks]
-
-    @staticmethod
-    def _decode_record(source: str, key: str, raw: str | None) -> WaitRecord | None:
-        if raw is None:  # pruned between listing and reading
-            return None
-        try:
-            record = WaitRecord.from_json_dict(json.loads(raw))
-            if record.source != source:
-                raise ValueError(f"record of source {record.source!r}")
-        except (ValueError, RecursionError) as exc:
-            logger.warning("Skipping damaged wait record %s: %s", key, exc)
-            return None
-        return record
 
     @staticmethod
     def _decode_breaker(
@@ -276,3 +304,7 @@ def _lineage(raw: str | None) -> list[str]:
     if not isinstance(tokens, list):
         return []
     return [token for token in tokens if isinstance(token, str)]
+
+
+def _history_keys(listing: Listing) -> list[str]:
+    return [*listing.loose, *(segment.key for segment in listing.segments)]

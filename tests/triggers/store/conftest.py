@@ -5,9 +5,9 @@ from pathlib import Path
 
 import pytest
 
-from waitwise.triggers.store import AirflowStore, FileStore, WaitStore
+from waitwise.triggers.store import AirflowStore, CompactionPolicy, FileStore, WaitStore
 
-from .fakes import MemoryKV
+from .fakes import NOW, MemoryKV
 
 StoreFactory = Callable[..., WaitStore]
 
@@ -17,10 +17,12 @@ def make_store(request: pytest.FixtureRequest, tmp_path: Path) -> StoreFactory:
     """Build either backend with a given retention; one shared state per test."""
     kv = MemoryKV()
 
-    def factory(retention: int = 1000) -> WaitStore:
+    def factory(retention: int = 1000, **options: object) -> WaitStore:
+        """Compaction only when a test calls ``compact``; the clock stands at NOW."""
+        options = {"compaction": CompactionPolicy(every=None), "now": lambda: NOW, **options}
         if request.param == "file":
-            return FileStore(tmp_path / "store", retention=retention)
-        return AirflowStore(kv, retention=retention, settle_s=0)
+            return FileStore(tmp_path / "store", retention=retention, **options)  # type: ignore[arg-type]
+        return AirflowStore(kv, retention=retention, settle_s=0, **options)  # type: ignore[arg-type]
 
     return factory
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import os
 import threading
+import uuid
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import replace
@@ -15,6 +16,7 @@ from urllib.parse import quote, unquote
 from waitwise.triggers.breaker import BreakerSnapshot
 from waitwise.triggers.store import (
     AirflowStore,
+    CompactionPolicy,
     FileStore,
     WaitOutcome,
     WaitRecord,
@@ -23,6 +25,8 @@ from waitwise.triggers.store import (
 
 SRC = "finance"
 T0 = 1_700_000_000.0
+NOW = T0 + 10 * 86_400.0
+"""The stores' clock in tests: ten days after the first record."""
 
 
 def make_record(i: int, source: str = SRC, **changes: Any) -> WaitRecord:
@@ -108,7 +112,7 @@ class DirectoryKV:
             return None
 
     async def set(self, key: str, value: str) -> None:
-        tmp = self.root / f".{os.getpid()}.{threading.get_ident()}.tmp"
+        tmp = self.root / f".{uuid.uuid4().hex}.tmp"  # concurrent sets of one loop differ
         await asyncio.to_thread(tmp.write_text, value)
         await asyncio.to_thread(os.replace, tmp, self._path(key))
 
@@ -121,21 +125,37 @@ class DirectoryKV:
         return [key for key in keys if key.startswith(prefix)]
 
 
-def open_store(kind: str, root: Path, retention: int = 1000) -> WaitStore:
+def open_store(
+    kind: str, root: Path, retention: int = 1000, every: int | None = None
+) -> AirflowStore | FileStore:
     """Open a store that every process given the same ``root`` shares."""
+    policy = CompactionPolicy(every=every, segment_records=16)
     if kind == "file":
-        return FileStore(root, retention=retention)
+        return FileStore(root, retention=retention, compaction=policy, now=lambda: NOW)
     # Real processes race for real: settle_s must cover a rival's read-to-write gap.
-    return AirflowStore(DirectoryKV(root), retention=retention, settle_s=0.05)
+    kv = DirectoryKV(root)
+    return AirflowStore(kv, retention=retention, settle_s=0.05, compaction=policy, now=lambda: NOW)
 
 
 async def hammer(store: WaitStore, worker: int, count: int) -> None:
-    """Append ``count`` distinct waits and bump the breaker as often, interleaved."""
+    """Append ``count`` distinct waits and bump the breaker as often, interleaved.
+
+    Every wait is written twice (a trigger that ran twice: the rerun has one more poke
+    and ends a second later), and the waits of all workers share 50 hours, so
+    compactions (of stores opened with ``every``, and explicit ones every fifth wait)
+    merge each other's records and segments while others append.
+    """
     for i in range(count):
-        await store.append(make_record(worker * 10_000 + i))
+        record = make_record(worker * 10_000 + i, ended_at=T0 + 3_600.0 * (i % 50) + worker)
+        await store.append(record)
         await store.update_breaker(SRC, bump)
+        await store.append(replace(record, pokes=record.pokes + 1, ended_at=record.ended_at + 1))
+        if i % 5 == worker % 5 and isinstance(store, AirflowStore | FileStore):
+            await store.compact(SRC)
+    if isinstance(store, AirflowStore):
+        await store.wait_compactions()
 
 
 def hammer_in_process(kind: str, root: str, worker: int, count: int) -> None:
-    """Run :func:`hammer` in a fresh event loop (a process or thread entry point)."""
-    asyncio.run(hammer(open_store(kind, Path(root)), worker, count))
+    """Run :func:`hammer` in a fresh event loop (a process entry point)."""
+    asyncio.run(hammer(open_store(kind, Path(root), every=7), worker, count))

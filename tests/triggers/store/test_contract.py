@@ -19,7 +19,15 @@ from waitwise.triggers.store import (
     WaitStore,
 )
 
-from .fakes import SRC, bump, hammer, hammer_in_process, make_record, open_store
+from .fakes import (
+    SRC,
+    T0,
+    bump,
+    hammer,
+    hammer_in_process,
+    make_record,
+    open_store,
+)
 
 
 def run_ids(records: list[WaitRecord]) -> list[str]:
@@ -74,6 +82,33 @@ async def test_a_wait_recorded_twice_appears_once_with_the_later_content(store):
     await store.append(second)
     await store.append(second)
     assert await store.history(SRC) == [second]
+
+
+async def test_the_newest_ended_at_wins_whatever_the_write_order(store):
+    later = make_record(1, ended_at=make_record(2).ended_at, pokes=9)
+    await store.append(later)
+    await store.append(make_record(1))
+    await store.append(make_record(1, ended_at=later.ended_at, pokes=1))  # tie: bigger JSON
+    assert await store.history(SRC) == [later]
+
+
+async def test_compaction_keeps_every_wait_once(store):
+    records = [make_record(i, ended_at=T0 + 5_000.0 * i) for i in range(40)]
+    for record in records:
+        await store.append(record)
+        await store.append(replace(record, pokes=0, ended_at=record.ended_at - 1))
+    before = await store.history(SRC)
+    await store.compact(SRC)
+    await store.append(records[0])
+    assert (before, await store.history(SRC)) == (records, records)
+
+
+async def test_compaction_drops_waits_older_than_max_age(make_store):
+    store = make_store(max_age_s=3 * 86_400.0)
+    for day in range(10):
+        await store.append(make_record(day, ended_at=T0 + day * 86_400.0))
+    await store.compact(SRC)
+    assert run_ids(await store.history(SRC)) == [f"run-{day}" for day in range(7, 10)]
 
 
 async def test_another_try_is_another_wait(store):
@@ -190,14 +225,24 @@ def run_processes(kind: str, root: Path, workers: int = 4, count: int = 50) -> l
 
 @pytest.mark.parametrize("kind", ["file", "airflow"])
 def test_processes_lose_no_record_and_no_breaker_update(tmp_path, kind):
-    """4 processes x 50 appends and 50 breaker updates on one source.
+    """4 processes x 50 waits (each written twice) and 50 breaker updates on one source,
+    compacting as they go (:func:`fakes.hammer`).
 
-    FileStore is exact by flock. AirflowStore appends are exact by construction and
-    its breaker is exact while rivals' read-to-write gaps stay under settle_s (see
-    kv.py); the fake's gaps are ~1 ms against a 50 ms settle_s.
+    FileStore is exact by flock. AirflowStore appends and compactions lose nothing by
+    construction (write-once keys, see kv_compaction.py) and its breaker is exact while
+    rivals' read-to-write gaps stay under settle_s (see kv.py); the fake's gaps are
+    ~1 ms against a 50 ms settle_s. Every wait is read once, with its newest content.
     """
     exits = run_processes(kind, tmp_path)
     store = open_store(kind, tmp_path)
+    asyncio.run(store.compact(SRC))
     records = asyncio.run(store.history(SRC))
     snapshot = asyncio.run(store.get_breaker(SRC))
-    assert (exits, len(records), snapshot) == ([0, 0, 0, 0], 200, counted(200))
+    expected = {f"run-{w * 10_000 + i}" for w in range(4) for i in range(50)}
+    assert (exits, set(run_ids(records)), len(records), snapshot) == (
+        [0, 0, 0, 0],
+        expected,
+        200,
+        counted(200),
+    )
+    assert {record.pokes for record in records} == {4}

@@ -15,7 +15,7 @@ from waitwise.triggers.store import (
     validate_source,
 )
 
-from .fakes import make_record
+from .fakes import T0, make_record
 
 GOOD = make_record(1).to_json_dict()
 
@@ -69,7 +69,9 @@ def test_invalid_sources(source):
         ({"detected_at": "now"}, "detected_at must be None or epoch seconds, got 'now'"),
         ({"outcome": "success"}, "outcome must be a WaitOutcome, got 'success'"),
         ({"last_error_kind": 3}, "last_error_kind must be None or a str, got 3"),
-        ({"schema": 2}, "schema must be 1, got 2"),
+        ({"schema": 3}, "schema must be 1 or 2, got 3"),
+        ({"last_miss_at": -5.0}, "last_miss_at must be None or epoch seconds, got -5.0"),
+        ({"schema": 1, "last_miss_at": 5.0}, "a schema-1 record has no last_miss_at, got 5.0"),
     ],
 )
 def test_invalid_fields_name_field_and_value(changes, message):
@@ -97,6 +99,25 @@ def test_damaged_json_is_rejected_with_a_clear_error(data, message):
     with pytest.raises(WaitRecordError) as excinfo:
         WaitRecord.from_json_dict(data)
     assert str(excinfo.value) == message
+
+
+V1 = {k: v for k, v in GOOD.items() if k != "last_miss_at"} | {"schema": 1}
+"""A record as 0.1.0 wrote it: schema 1, no last_miss_at."""
+
+
+def test_schema_1_records_are_read_as_they_are_and_written_back_unchanged():
+    record = WaitRecord.from_json_dict(V1)
+    assert (record.schema, record.last_miss_at, record.to_json_dict()) == (1, None, V1)
+
+
+def test_a_schema_1_record_with_last_miss_at_is_damaged():
+    with pytest.raises(WaitRecordError, match=r"fields differ from schema: \['last_miss_at'\]"):
+        WaitRecord.from_json_dict({**V1, "last_miss_at": 1.0})
+
+
+def test_new_records_are_schema_2_with_last_miss_at():
+    record = make_record(1, last_miss_at=T0 + 50)
+    assert (record.schema, record.to_json_dict()["last_miss_at"]) == (2, T0 + 50)
 
 
 def test_optional_fields_may_be_absent_in_json():
@@ -129,6 +150,7 @@ def records(draw: st.DrawFn) -> WaitRecord:
         reopens=draw(st.integers(0, 100)),
         error_count=draw(st.integers(0, 10**9)),
         last_error_kind=draw(st.none() | st.text()),
+        last_miss_at=draw(st.none() | times),
     )
 
 

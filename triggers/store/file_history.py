@@ -1,0 +1,139 @@
+"""The FileStore's history of one source: append-only day files, read in bulk.
+
+Layout under ``<root>/<source>/``::
+
+    days/<YYYYMMDD>.jsonl   the records that ended that UTC day, one per line, appended
+    history.jsonl           0.1.0's file (schema-1 records): read as is, folded into
+                            day files by the next compaction, then removed
+
+Contract (every function here but :func:`read_history` runs under the source's
+exclusive flock, in a worker thread):
+
+- :func:`append_line` appends one line to one day file: constant time, no read of the
+  history. A line torn by a crash (no final newline) is closed first, so it damages
+  only itself; readers skip it with a warning.
+- :func:`read_history` takes no lock: files are only appended to, or created and
+  removed whole, so a reader sees every complete line; an unfinished last line is
+  ignored (its writer still holds the lock).
+- :func:`compact` folds 0.1.0's file into day files, then applies retention to whole
+  days: days older than ``max_age_s`` (before the newest day, at most now) go, then
+  the oldest days while the newer ones
+  still hold ``max_records`` lines. It reads only what it keeps counting (newest
+  first), so its cost is bounded by the retention, not the history.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Final
+
+from .base import canonical
+from .records import WaitRecord
+from .segments import DAY_FORMAT, age_reference, day_expired, day_of, decode_lines, decode_record
+
+DAYS: Final = "days"
+LEGACY: Final = "history.jsonl"
+logger = logging.getLogger(__name__)
+
+
+def day_files(directory: Path) -> list[Path]:
+    """Return the source's day files, oldest first (foreign names ignored)."""
+    try:
+        names = os.listdir(directory / DAYS)
+    except FileNotFoundError:
+        return []
+    return [directory / DAYS / name for name in sorted(names) if _is_day_file(name)]
+
+
+def _is_day_file(name: str) -> bool:
+    stem, dot, suffix = name.partition(".")
+    if (dot, suffix) != (".", "jsonl") or len(stem) != 8 or not stem.isdigit():
+        return False
+    try:
+        time.strptime(stem, DAY_FORMAT)
+    except ValueError:
+        return False
+    return True
+
+
+def append_line(directory: Path, record: WaitRecord) -> None:
+    """Append ``record`` to its day file (fsynced); see the module docstring."""
+    append_lines(directory, day_of(record.ended_at), [record])
+
+
+def append_lines(directory: Path, day: str, records: Iterable[WaitRecord]) -> None:
+    """Append ``records`` to the file of ``day`` in one write, fsynced."""
+    (directory / DAYS).mkdir(parents=True, exist_ok=True)
+    data = b"".join(canonical(record).encode() + b"\n" for record in records)
+    fd = os.open(directory / DAYS / f"{day}.jsonl", os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o644)
+    try:
+        size = os.fstat(fd).st_size
+        if size and os.pread(fd, 1, size - 1) != b"\n":
+            data = b"\n" + data  # close a line a crash tore off
+        os.write(fd, data)
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def read_history(source: str, directory: Path) -> list[WaitRecord]:
+    """Read every record of every day file and of 0.1.0's file (damaged lines warned)."""
+    records: list[WaitRecord] = []
+    for path in [directory / LEGACY, *day_files(directory)]:
+        try:
+            data = path.read_bytes()
+        except FileNotFoundError:  # removed by a compaction since the listing
+            continue
+        complete = data[: data.rfind(b"\n") + 1] if path.name != LEGACY else data
+        records.extend(decode_lines(source, str(path), complete.splitlines()))
+    return records
+
+
+def compact(source: str, directory: Path, max_records: int, max_age_s: float, now: float) -> int:
+    """Fold 0.1.0's file into day files, apply retention; return the files removed."""
+    _fold_legacy(source, directory)
+    removed = 0
+    kept = 0
+    files = day_files(directory)
+    reference = age_reference(now, (path.name[:8] for path in files))
+    for path in reversed(files):
+        expired = day_expired(path.name[:8], reference, max_age_s)
+        if expired or kept >= max_records:
+            path.unlink(missing_ok=True)
+            removed += 1
+        else:
+            kept += path.read_bytes().count(b"\n")
+    return removed
+
+
+def _fold_legacy(source: str, directory: Path) -> None:
+    legacy = directory / LEGACY
+    try:
+        data = legacy.read_bytes()
+    except FileNotFoundError:
+        return
+    by_day: dict[str, list[WaitRecord]] = {}
+    damaged: list[bytes] = []
+    for number, line in enumerate(data.splitlines(), start=1):
+        record = decode_record(source, f"{legacy}:{number}", line) if line.strip() else None
+        if record is not None:
+            by_day.setdefault(day_of(record.ended_at), []).append(record)
+        elif line.strip():
+            damaged.append(line)
+    for day, records in sorted(by_day.items()):
+        append_lines(directory, day, records)
+    if damaged:
+        _set_aside(legacy.with_name(f"{LEGACY}.corrupt"), damaged)
+    legacy.unlink()  # a crash before this only duplicates records, which reads collapse
+
+
+def _set_aside(target: Path, lines: list[bytes]) -> None:
+    with open(target, "ab") as fh:  # blocking-ok: runs in the locked worker thread
+        fh.write(b"".join(line + b"\n" for line in lines))
+        fh.flush()
+        os.fsync(fh.fileno())
+    logger.warning("Moved %d damaged entries to %s", len(lines), target)
