@@ -324,3 +324,15 @@ async def test_a_user_action_records_the_wait_as_cancelled(store: FileStore) -> 
     [record] = await store.history("feed")
     assert (record.outcome, record.pokes, record.run_id) == (WaitOutcome.CANCELLED, 1, "r1")
     assert WAITS_CANCELLED in sink.names()
+
+
+async def test_the_record_brackets_the_arrival_between_the_last_miss_and_the_hit(
+    store: FileStore,
+) -> None:
+    clock = FakeClock(now_s=T0)
+    trigger = scripted("miss", "error", "miss", "hit", source="feed", timeout=60.0)
+    event = await drive(trigger, Runtime(clock=clock, metrics=RecordingSink(), store=store))
+    # pokes at +0 miss, +5 error (backoff 1 s), +6 miss, then +10 hit: arrival in (6, 10]
+    [record] = await store.history("feed")
+    assert (record.last_miss_at, record.detected_at) == (T0 + 6, T0 + 10)
+    assert event.payload["first_seen_at"] == T0 + 10

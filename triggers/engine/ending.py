@@ -101,6 +101,7 @@ def record_fields(spec: WaitSpec, tally: Tally, detected_at: float | None) -> di
         "deadline_at": tally.deadline,
         "first_seen_at": tally.first_seen_at,
         "detected_at": detected_at if tally.found else None,
+        "last_miss_at": tally.last_miss_at,
         "pokes": tally.pokes,
         "reopens": tally.reopens,
         "error_count": tally.errors,
