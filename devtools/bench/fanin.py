@@ -23,12 +23,11 @@ place (one syscall: all land at once), then wait until all N tasks are done.  Pe
 latency is its ``end_date`` (REST API) minus the rename; the table reports first / median /
 p90 / last per kind and ``last / floor last`` (goal: within 2x).
 
-Checks, reading the Variables ``waitwise/fanin_src/...`` over the REST API (paged):
+Checks, reading ``fanin_src``'s history and breaker with waitwise's own reader over the
+REST API (:mod:`devtools.history`: loose records and segments, de-duplicated):
 
-- history: every record is a JSON object with ``task_id`` (and ``run_id``) found anywhere in
-  a value, either a key per record or a list/segment of records, so the check survives a
-  layout change; every fan-in task must have exactly one record with outcome ``success``;
-- breaker: the one value holding a ``snapshot``; it must be ``closed`` with no consecutive
+- history: every fan-in task must have exactly one record with outcome ``success``;
+- breaker: it must be ``closed`` with no consecutive
   failures, and, since the window holds ``SEED + N`` outcomes, exactly ``SEED`` failures
   followed by ``N`` successes: one lost (or doubled) update shows.
 
@@ -60,7 +59,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -73,6 +72,7 @@ from airflow.triggers.base import (
     TriggerEvent,
 )
 
+from devtools import history
 from devtools.airflow_harness import TERMINAL_STATES, AirflowHarness
 
 REPO = Path(__file__).resolve().parents[2]
@@ -383,32 +383,6 @@ def store_values(airflow: AirflowHarness, source: str = SOURCE) -> dict[str, Any
     return values
 
 
-def _records_in(value: Any) -> Iterator[dict[str, Any]]:
-    """Yield every history record (an object with ``task_id``) anywhere inside ``value``."""
-    if isinstance(value, dict):
-        if "task_id" in value and "run_id" in value:
-            yield value
-            return
-        for item in value.values():
-            yield from _records_in(item)
-    elif isinstance(value, list):
-        for item in value:
-            yield from _records_in(item)
-
-
-def history_records(values: dict[str, Any]) -> list[dict[str, Any]]:
-    return [r for key, v in values.items() if "breaker" not in key for r in _records_in(v)]
-
-
-def breaker_snapshot(values: dict[str, Any]) -> dict[str, Any] | None:
-    for key, value in values.items():
-        if "breaker" in key and isinstance(value, dict):
-            snapshot = value.get("snapshot", value)
-            if isinstance(snapshot, dict) and "state" in snapshot:
-                return snapshot
-    return None
-
-
 @dataclass
 class StoreCheck:
     """What the store holds after a fan-in."""
@@ -430,14 +404,14 @@ class StoreCheck:
 
 def check_store(airflow: AirflowHarness, run_id: str, n: int, successes: int) -> StoreCheck:
     """Check the fan-in run's history and the breaker after ``successes`` fan-in successes."""
-    values = store_values(airflow)
-    mine = [r for r in history_records(values) if r.get("run_id") == run_id]
+    values = store_values(airflow)  # every key: loose records, segments, the breaker
+    mine = [r for r in history.history_of(airflow, SOURCE) if r["run_id"] == run_id]
     tries = {(r["task_id"], r.get("map_index", -1), r.get("try_number")) for r in mine}
     wrong = sorted(
         f"{r['task_id']}:{r.get('outcome')}" for r in mine if r.get("outcome") != "success"
     )
     present = len({r["task_id"] for r in mine if r.get("outcome") == "success"})
-    snapshot = breaker_snapshot(values)
+    snapshot = history.breaker_of(airflow, SOURCE)
     check = StoreCheck(
         records=len(mine),
         present=present,

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime as dt
-import json
 import re
 import time
 from pathlib import Path
@@ -11,30 +10,21 @@ from typing import Any
 
 import pytest
 
+from devtools import history
 from devtools.airflow_harness import AirflowHarness
 from tests.e2e.conftest import FIGURES
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(600)]
 
 
-def store_values(airflow: AirflowHarness, source: str) -> dict[str, Any]:
-    """Return the waitwise Variables of ``source`` (key -> decoded JSON)."""
-    found = airflow.api("GET", "/variables?limit=1000")["variables"]
-    prefix = f"waitwise/{source}/"
-    return {v["key"]: json.loads(v["value"]) for v in found if v["key"].startswith(prefix)}
-
-
 def breaker_of(airflow: AirflowHarness, source: str) -> dict[str, Any]:
-    snapshot: dict[str, Any] = store_values(airflow, source)[f"waitwise/{source}/breaker"][
-        "snapshot"
-    ]
+    snapshot = history.breaker_of(airflow, source)
+    assert snapshot is not None, f"no breaker for {source}"
     return snapshot
 
 
 def history_of(airflow: AirflowHarness, source: str) -> list[dict[str, Any]]:
-    values = store_values(airflow, source)
-    records = [v for k, v in values.items() if "/wait/" in k]
-    return sorted(records, key=lambda r: r["ended_at"])
+    return history.history_of(airflow, source)
 
 
 def triggerers_running(airflow: AirflowHarness, dag_id: str, run_id: str) -> set[int]:
