@@ -1,35 +1,37 @@
 """The one seam through which triggers and operators reach their collaborators.
 
 Airflow rebuilds a trigger from ``(classpath, kwargs)`` in whatever process runs it, so a clock,
-a metrics sink, a random generator or a shared store cannot be constructor arguments.  They
-are resolved here, in a process-wide default that is documented, locked and resettable; tests
-swap it with :func:`use_runtime` instead of patching module globals.  The registries a process
-builds on the way (stores opened per config, one poll hub per event loop, one batch of breaker
-outcomes per source) live here too, and :func:`reset` clears them all.
+a metrics sink or a shared store cannot be constructor arguments.  They are resolved here, in
+a process-wide default that is documented, locked and resettable; tests swap it with
+:func:`use_runtime` instead of patching module globals.  The registries a process builds on the
+way (stores opened per config, one poll hub per event loop, one batch of history records and
+one of breaker outcomes per source) live here too, and :func:`reset` clears them all.
+
+No random generator is injected: jitter is a pure function of the wait's key and poke number
+(:func:`waitwise.triggers.policy.rng_for`), so a restarted or duplicated trigger draws the
+same intervals; tests choose the key (``seed``).
 """
 
 from __future__ import annotations
 
 import asyncio
-import random
 import threading
 import weakref
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 from waitwise.triggers.breaker.verdicts import VerdictBatch
 from waitwise.triggers.clock import Clock, SystemClock
 from waitwise.triggers.engine import warmup
 from waitwise.triggers.engine.hub import PollHub
+from waitwise.triggers.engine.tick import TickBatch
 from waitwise.triggers.metrics import MetricsSink, StatsSink
-from waitwise.triggers.policy import rng_for
 from waitwise.triggers.spec import check_store
-from waitwise.triggers.store import AirflowStore, FileStore, WaitStore
+from waitwise.triggers.store import AirflowStore, FileStore, WaitRecord, WaitStore
 
-RngFactory = Callable[[str, int], random.Random]
-"""``(key, attempt) -> random.Random``: the generator for one draw of one wait."""
+_B = TypeVar("_B")
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,13 +42,11 @@ class Runtime:
     :param metrics: where counters and timings go.
     :param store: when set, every wait uses it whatever its ``store`` kwarg says (tests,
         the simulator); otherwise :meth:`store_for` opens one store per config per process.
-    :param rng: the random generator factory for jitter (deterministic per wait and poke).
     """
 
     clock: Clock = field(default_factory=SystemClock)
     metrics: MetricsSink = field(default_factory=StatsSink)
     store: WaitStore | None = None
-    rng: RngFactory = rng_for
 
     def store_for(self, config: Mapping[str, Any]) -> WaitStore:
         """Return the process's store for ``config``, opened once per process.
@@ -87,12 +87,30 @@ class Runtime:
         One per event loop, store and source, so the outcomes of every wait of a source that
         ends in this triggerer meet in one breaker update per tick.
         """
+        return self._shared("verdicts", store, source, lambda: VerdictBatch(store, source))
+
+    def records(self, store: WaitStore, source: str) -> TickBatch[WaitRecord, None]:
+        """Return the batch that writes ``source``'s history records to ``store``.
+
+        The records of the waits of a source that end in one tick are written together
+        (:meth:`~waitwise.triggers.store.WaitStore.append_many`: one segment, one write).
+        """
+
+        async def write(records: list[WaitRecord]) -> list[None]:
+            await store.append_many(records)
+            return [None] * len(records)
+
+        return self._shared("records", store, source, lambda: TickBatch(write))
+
+    def _shared(self, kind: str, store: WaitStore, source: str, make: Callable[[], _B]) -> _B:
+        """Return this loop's ``kind`` batch for ``store`` and ``source``, made on first use."""
         loop = asyncio.get_running_loop()
         with _LOCK:
-            batches = _VERDICTS.setdefault(loop, {})
-            found = batches.get((id(store), source))
-            if found is None or found.store is not store:
-                found = batches[(id(store), source)] = VerdictBatch(store, source)
+            batches = _BATCHES.setdefault(loop, {})
+            owner, found = batches.get((kind, id(store), source), (None, None))
+            if owner is not store or found is None:  # ids of dead stores can come back
+                found = make()
+                batches[(kind, id(store), source)] = (store, found)
             return found
 
 
@@ -102,8 +120,8 @@ _STORES: dict[tuple[str, str], WaitStore] = {}
 _HUBS: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[int, tuple[Runtime, PollHub]]] = (
     weakref.WeakKeyDictionary()
 )
-_VERDICTS: weakref.WeakKeyDictionary[
-    asyncio.AbstractEventLoop, dict[tuple[int, str], VerdictBatch]
+_BATCHES: weakref.WeakKeyDictionary[
+    asyncio.AbstractEventLoop, dict[tuple[str, int, str], tuple[WaitStore, Any]]
 ] = weakref.WeakKeyDictionary()
 
 
@@ -118,7 +136,7 @@ def reset() -> None:
         _CURRENT[:] = [Runtime()]
         _STORES.clear()
         _HUBS.clear()
-        _VERDICTS.clear()
+        _BATCHES.clear()
     warmup.forget()
 
 

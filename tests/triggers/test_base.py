@@ -336,3 +336,22 @@ async def test_the_record_brackets_the_arrival_between_the_last_miss_and_the_hit
     [record] = await store.history("feed")
     assert (record.last_miss_at, record.detected_at) == (T0 + 6, T0 + 10)
     assert event.payload["first_seen_at"] == T0 + 10
+
+
+async def test_waits_of_a_source_that_end_together_write_their_records_together(
+    tmp_path: Path,
+) -> None:
+    class Counting(FileStore):
+        batches: list[int] = []
+
+        async def append_many(self, records: list[Any]) -> None:
+            self.batches.append(len(records))
+            await super().append_many(records)
+
+    store = Counting(tmp_path / "store")
+    triggers = [scripted("miss", "hit", run=f"r{i}", source="feed") for i in range(20)]
+    with use_runtime(Runtime(clock=FakeClock(now_s=T0), metrics=RecordingSink(), store=store)):
+        events = await asyncio.gather(*(anext(t.run()) for t in triggers))
+    assert {e.payload["status"] for e in events} == {"success"}
+    assert store.batches == [20]  # one write for the twenty, not twenty
+    assert len(await store.history("feed")) == 20

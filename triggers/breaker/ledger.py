@@ -2,7 +2,8 @@
 
 Only waits that name a ``source`` have a ledger.  It reads and writes through the store
 (Airflow Variables by default), off the event loop, and turns the pure breaker's events into
-log lines and metrics.  A finished wait's outcome reaches the breaker through the source's
+log lines and metrics.  Records of waits of a source that end together are written together
+(one segment per tick), and their outcomes reach the breaker through the source's
 :class:`~waitwise.triggers.breaker.verdicts.VerdictBatch` (one update per tick, none when
 nothing changes).  Writes are idempotent: the history record is keyed by task instance
 and try, so a trigger that runs twice (HA, restart) records its wait once.
@@ -89,7 +90,7 @@ class Ledger:
     async def write(self, outcome: WaitOutcome, fields: dict[str, Any]) -> None:
         """Record the wait (upsert by task instance and try); feed the breaker if final."""
         now = self.runtime.clock.now()
-        await self.store.append(
+        await self.runtime.records(self.store, self.source).submit(
             WaitRecord(
                 source=self.source,
                 profile=self.profile,

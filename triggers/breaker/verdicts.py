@@ -17,13 +17,13 @@ the breaker go through the store's update, with its guarantee.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from dataclasses import dataclass, replace
 
 from waitwise.triggers.breaker.events import BreakerEvent
 from waitwise.triggers.breaker.machine import record
 from waitwise.triggers.breaker.model import BreakerConfig, BreakerSnapshot
+from waitwise.triggers.engine.tick import TickBatch
 from waitwise.triggers.store import WaitStore
 
 log = logging.getLogger(__name__)
@@ -59,32 +59,12 @@ class VerdictBatch:
 
     def __init__(self, store: WaitStore, source: str) -> None:
         self.store, self.source = store, source
-        self._pending: list[tuple[Outcome, asyncio.Future[list[BreakerEvent]]]] = []
-        self._flusher: asyncio.Task[None] | None = None
+        self._batch: TickBatch[Outcome, list[BreakerEvent]] = TickBatch(self._apply)
         self.updates = 0  # store updates made (a batch that changed nothing makes none)
 
     async def submit(self, outcome: Outcome) -> list[BreakerEvent]:
         """Apply ``outcome`` with whatever else arrives meanwhile; return its events."""
-        future: asyncio.Future[list[BreakerEvent]] = asyncio.get_running_loop().create_future()
-        self._pending.append((outcome, future))
-        if self._flusher is None or self._flusher.done():
-            self._flusher = asyncio.get_running_loop().create_task(self._flush())
-        return await future
-
-    async def _flush(self) -> None:
-        while self._pending:
-            await asyncio.sleep(0)  # let the outcomes reported in this tick join
-            batch, self._pending = self._pending, []
-            try:
-                caused = await self._apply([outcome for outcome, _future in batch])
-            except Exception as exc:  # every waiter of this batch learns it; the next goes on
-                for _outcome, future in batch:
-                    if not future.done():
-                        future.set_exception(exc)
-                continue
-            for (_outcome, future), events in zip(batch, caused, strict=True):
-                if not future.done():
-                    future.set_result(events)
+        return await self._batch.submit(outcome)
 
     async def _apply(self, outcomes: list[Outcome]) -> list[list[BreakerEvent]]:
         current = await self.store.get_breaker(self.source) or BreakerSnapshot(self.source)

@@ -45,6 +45,13 @@ class WaitStore(Protocol):
         """Record a wait, replacing any record with the same key."""
         ...
 
+    async def append_many(self, records: list[WaitRecord]) -> None:
+        """Record several waits of one source at once, as :meth:`append` would each.
+
+        For the waits of a source that end together: fewer writes than one per record.
+        """
+        ...
+
     async def history(self, source: str, limit: int | None = None) -> list[WaitRecord]:
         """Return the newest ``limit`` records of ``source`` (all if ``None``)."""
         ...

@@ -105,6 +105,25 @@ class FileStore:
         due = self._schedule.due(record.source)
         await self._locked(record.source, self._append_locked, record, due)
 
+    async def append_many(self, records: list[WaitRecord]) -> None:
+        """Append ``records`` (one source) under one lock: one thread hop, one fsync per line."""
+        if len(records) == 1:
+            await self.append(records[0])
+            return
+        if not records:
+            return
+        source = records[0].source
+        if any(not isinstance(r, WaitRecord) or r.source != source for r in records):
+            raise TypeError(f"records must be WaitRecords of one source, got {records!r}")
+        due = self._schedule.due(source)
+        await self._locked(source, self._append_many_locked, records, due)
+
+    def _append_many_locked(self, directory: Path, records: list[WaitRecord], due: bool) -> None:
+        for record in records:
+            self._append_locked(directory, record, compact=False)
+        if due:
+            self._compact_locked(directory, records[0].source)
+
     async def history(self, source: str, limit: int | None = None) -> list[WaitRecord]:
         """Return the newest ``limit`` records of ``source`` (all if ``None``), each once."""
         limit = check_limit(limit)

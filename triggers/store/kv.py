@@ -51,6 +51,7 @@ import logging
 import re
 import time
 import uuid
+from collections import defaultdict
 from collections.abc import Awaitable, Callable
 from typing import Final, TypeVar
 
@@ -75,7 +76,7 @@ from .kv_compaction import Compaction, CompactionReport
 from .kv_layout import Listing, SourceKeys
 from .kv_protocol import BulkReader, KeyValueBackend
 from .records import SOURCE_PATTERN, WaitRecord, validate_source
-from .segments import decode_record, decode_segment
+from .segments import day_of, decode_record, decode_segment, encode_segment
 
 LINEAGE: Final = 16
 NAMESPACE_PATTERN: Final = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,31}")
@@ -159,10 +160,34 @@ class AirflowStore:
         if not isinstance(record, WaitRecord):
             raise TypeError(f"record must be a WaitRecord, got {record!r}")
         await self.backend.set(self._keys(record.source).loose(record), canonical(record))
-        if self._schedule.due(record.source):
-            task = asyncio.get_running_loop().create_task(self._compact_quietly(record.source))
+        self._compact_if_due(record.source)
+
+    def _compact_if_due(self, source: str) -> None:
+        if self._schedule.due(source):
+            task = asyncio.get_running_loop().create_task(self._compact_quietly(source))
             self._compactions.add(task)
             task.add_done_callback(self._compactions.discard)
+
+    async def append_many(self, records: list[WaitRecord]) -> None:
+        """Write ``records`` (one source) as one segment per day: one write, not one each.
+
+        A single record goes under its own loose key, as :meth:`append`.  A batch becomes a
+        part-filled segment, which readers read as any segment and compaction merges.
+        """
+        if len(records) == 1:
+            await self.append(records[0])
+            return
+        if not records:
+            return
+        source = records[0].source
+        if any(not isinstance(r, WaitRecord) or r.source != source for r in records):
+            raise TypeError(f"records must be WaitRecords of one source, got {records!r}")
+        keys, days = self._keys(source), defaultdict(list)
+        for record in records:
+            days[day_of(record.ended_at)].append(record)
+        for day, group in sorted(days.items()):
+            await self.backend.set(keys.segment(day, len(group)), encode_segment(group))
+        self._compact_if_due(source)
 
     async def history(self, source: str, limit: int | None = None) -> list[WaitRecord]:
         """Return the newest ``limit`` records of ``source`` (all if ``None``).

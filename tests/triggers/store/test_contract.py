@@ -92,6 +92,24 @@ async def test_the_newest_ended_at_wins_whatever_the_write_order(store):
     assert await store.history(SRC) == [later]
 
 
+async def test_waits_appended_together_read_and_compact_as_appended_alone(store):
+    together = [make_record(i, ended_at=T0 + 40_000.0 * i) for i in range(6)]  # several days
+    await store.append_many(together[:1])
+    await store.append_many(together[1:])
+    await store.append_many([replace(together[2], pokes=7, ended_at=together[2].ended_at + 1)])
+    await store.append_many([])
+    newer = replace(together[2], pokes=7, ended_at=together[2].ended_at + 1)
+    expected = [*together[:2], newer, *together[3:]]
+    assert await store.history(SRC) == expected
+    await store.compact(SRC)
+    assert await store.history(SRC) == expected
+
+
+async def test_append_many_rejects_records_of_two_sources(store):
+    with pytest.raises(TypeError, match="one source"):
+        await store.append_many([make_record(1), replace(make_record(2), source="other")])
+
+
 async def test_compaction_keeps_every_wait_once(store):
     records = [make_record(i, ended_at=T0 + 5_000.0 * i) for i in range(40)]
     for record in records:
