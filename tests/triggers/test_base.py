@@ -8,7 +8,7 @@ import logging
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from types import SimpleNamespace
-from typing import Any
+from typing import Any, ClassVar
 
 import pytest
 from airflow.triggers.base import TaskFailedEvent, TaskSkippedEvent, TriggerEvent
@@ -342,7 +342,7 @@ async def test_waits_of_a_source_that_end_together_write_their_records_together(
     tmp_path: Path,
 ) -> None:
     class Counting(FileStore):
-        batches: list[int] = []
+        batches: ClassVar[list[int]] = []
 
         async def append_many(self, records: list[Any]) -> None:
             self.batches.append(len(records))
