@@ -11,6 +11,7 @@ and try, so a trigger that runs twice (HA, restart) records its wait once.
 
 from __future__ import annotations
 
+import hashlib
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -43,6 +44,12 @@ class TaskKey:
     run_id: str
     map_index: int
     try_number: int
+
+    @property
+    def wait_id(self) -> str:
+        """Return a short stable id of this try (what the breaker remembers it by)."""
+        key = f"{self.dag_id}#{self.task_id}#{self.run_id}#{self.map_index}#{self.try_number}"
+        return hashlib.blake2b(key.encode(), digest_size=8).hexdigest()
 
     @classmethod
     def of(cls, ti: Any) -> TaskKey:
@@ -112,7 +119,7 @@ class Ledger:
         config = self.breaker
         assert config is not None
         batch = self.runtime.verdicts(self.store, self.source)
-        self._emit(await batch.submit(Outcome(config, ok, now)))
+        self._emit(await batch.submit(Outcome(config, ok, now, self.task.wait_id)))
 
     def _emit(self, events: Sequence[Any]) -> None:
         tags = {"source": self.source, "profile": self.profile}

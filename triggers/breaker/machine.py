@@ -37,6 +37,7 @@ from waitwise.triggers.breaker.events import (
     format_utc,
 )
 from waitwise.triggers.breaker.model import (
+    COUNTED_MAX,
     BreakerConfig,
     BreakerConfigError,
     BreakerSnapshot,
@@ -140,9 +141,16 @@ def _reject(
 
 
 def record(
-    snapshot: BreakerSnapshot, config: BreakerConfig, outcome_ok: bool, now: float
+    snapshot: BreakerSnapshot,
+    config: BreakerConfig,
+    outcome_ok: bool,
+    now: float,
+    wait: str | None = None,
 ) -> Transition:
     """Record a finished wait's outcome and apply the transition it causes.
+
+    A wait already among ``snapshot.counted`` (the same wait run by two triggerers) changes
+    nothing; a new one joins it (the newest :data:`COUNTED_MAX` are kept).
 
     Outcomes always enter the window and the consecutive-failure count. While OPEN
     or forced they never change the state. While HALF_OPEN the first result decides:
@@ -152,15 +160,22 @@ def record(
     :param config: the source's breaker settings.
     :param outcome_ok: whether the wait succeeded (the data arrived).
     :param now: epoch seconds UTC.
+    :param wait: the wait's id (its task instance and try), ``None`` if it has none.
     :return: the new snapshot and the events to drain, in order.
     """
     _check_now(now)
+    if wait is not None:
+        if wait in snapshot.counted:
+            return snapshot, []
+        snapshot = replace(snapshot, counted=(*snapshot.counted, wait)[-COUNTED_MAX:])
     failures = 0 if outcome_ok else snapshot.consecutive_failures + 1
     outcomes = (*snapshot.outcomes, outcome_ok)[-config.window :]
     counted = replace(snapshot, outcomes=outcomes, consecutive_failures=failures)
     if snapshot.state is BreakerState.HALF_OPEN and outcome_ok:
         why = "a half-open probing wait succeeded"
-        closed = BreakerSnapshot(snapshot.source, reason=why, version=snapshot.version)
+        closed = BreakerSnapshot(
+            snapshot.source, reason=why, version=snapshot.version, counted=snapshot.counted
+        )
         return closed, [BreakerClosed(snapshot.source, now, why)]
     if snapshot.state is BreakerState.HALF_OPEN:
         return _open(counted, now, "the half-open probing wait failed")

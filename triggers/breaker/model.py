@@ -24,7 +24,11 @@ __all__ = [
     "BreakerState",
 ]
 
-SNAPSHOT_SCHEMA: Final = 1
+SNAPSHOT_SCHEMA: Final = 2
+"""Version of :meth:`BreakerSnapshot.to_json_dict`; 1 (0.1.0) had no ``counted``."""
+
+COUNTED_MAX: Final = 256
+"""How many recently counted waits a snapshot remembers (their ids, newest last)."""
 
 
 class BreakerState(enum.Enum):
@@ -127,6 +131,8 @@ class BreakerSnapshot:
         while probes are in flight.
     :param reason: why the breaker is in its state (shown in rejections).
     :param version: bumped by the store on every persisted update.
+    :param counted: ids of the last :data:`COUNTED_MAX` waits whose outcome was counted, so
+        a wait that two triggerers both ran (HA, a takeover) counts once.
     """
 
     source: str
@@ -138,6 +144,7 @@ class BreakerSnapshot:
     half_open_started_at: float | None = None
     reason: str = ""
     version: int = 0
+    counted: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         err, state, outcomes = BreakerSnapshotError, self.state, self.outcomes
@@ -149,6 +156,8 @@ class BreakerSnapshot:
         ok = isinstance(outcomes, tuple) and all(type(o) is bool for o in outcomes)
         _require(err, "outcomes", outcomes, ok, "a tuple of bools")
         _require(err, "reason", self.reason, isinstance(self.reason, str), "a str")
+        ok = isinstance(self.counted, tuple) and all(isinstance(c, str) for c in self.counted)
+        _require(err, "counted", self.counted, ok, "a tuple of str")
         times = {
             "opened_at": state is BreakerState.OPEN,
             "half_open_started_at": self.half_open_probes_in_flight != 0,
@@ -161,7 +170,9 @@ class BreakerSnapshot:
     def to_json_dict(self) -> dict[str, Any]:
         """Return a JSON-able dict, the inverse of :meth:`from_json_dict`."""
         data = {f.name: getattr(self, f.name) for f in fields(self)}
-        data.update(state=self.state.value, outcomes=list(self.outcomes))
+        data.update(
+            state=self.state.value, outcomes=list(self.outcomes), counted=list(self.counted)
+        )
         return {"schema": SNAPSHOT_SCHEMA, **data}
 
     @classmethod
@@ -172,9 +183,12 @@ class BreakerSnapshot:
         """
         if not isinstance(data, Mapping):
             raise BreakerSnapshotError(f"breaker snapshot must be an object: {data!r}")
-        if data.get("schema") != SNAPSHOT_SCHEMA:
-            raise BreakerSnapshotError(f"unsupported schema {data.get('schema')!r}")
-        expected = {"schema"} | {f.name for f in fields(cls)}
+        schema = data.get("schema")
+        if schema not in (1, SNAPSHOT_SCHEMA) or isinstance(schema, bool):
+            raise BreakerSnapshotError(f"unsupported schema {schema!r}")
+        expected = {"schema"} | {f.name for f in fields(cls)} - (
+            {"counted"} if schema == 1 else set()
+        )
         if set(data) != expected:
             diff = sorted(map(str, set(data) ^ expected))
             raise BreakerSnapshotError(f"snapshot fields differ from schema: {diff}")
@@ -183,6 +197,7 @@ class BreakerSnapshot:
             values["state"] = BreakerState(values["state"])
         except ValueError:
             raise BreakerSnapshotError(f"unknown state {values['state']!r}") from None
-        if isinstance(values["outcomes"], list):  # anything else fails validation
-            values["outcomes"] = tuple(values["outcomes"])
+        for name in ("outcomes", "counted"):
+            if isinstance(values.get(name), list):  # anything else fails validation
+                values[name] = tuple(values[name])
         return cls(**values)

@@ -36,6 +36,7 @@ class Outcome:
     config: BreakerConfig
     ok: bool
     at: float
+    wait: str | None = None  # the wait's id: a wait two triggerers ran counts once
 
 
 def fold(
@@ -44,7 +45,7 @@ def fold(
     """Return ``snapshot`` after ``outcomes`` in order, and the events each one caused."""
     caused = []
     for outcome in outcomes:
-        snapshot, events = record(snapshot, outcome.config, outcome.ok, outcome.at)
+        snapshot, events = record(snapshot, outcome.config, outcome.ok, outcome.at, outcome.wait)
         caused.append(events)
     return snapshot, caused
 

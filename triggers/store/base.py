@@ -12,7 +12,7 @@ from typing import Final, Protocol, TypeAlias, runtime_checkable
 from waitwise.triggers.breaker import BreakerSnapshot
 from waitwise.triggers.errors import StoreError
 
-from .records import WaitRecord, validate_source
+from .records import WaitOutcome, WaitRecord, validate_source
 
 DEFAULT_RETENTION: Final = 20_000
 """Records kept per source unless a store is configured otherwise (learning needs 10,000)."""
@@ -97,8 +97,12 @@ def canonical(record: WaitRecord) -> str:
 def newest_last(records: Iterable[WaitRecord], limit: int | None = None) -> list[WaitRecord]:
     """Keep one record per key, sort by order, keep the newest ``limit``.
 
-    Of several records of one wait the newest ``ended_at`` wins, ties by the greater
-    canonical JSON, so every reader picks the same one whatever order it read them in.
+    Of several records of one wait, one that says how the wait ended (success, timeout,
+    skipped, error, rejected) beats one that does not (re-opened, cancelled), whatever their
+    times: a trigger that moved to another triggerer is cancelled in the first one (Airflow
+    3.3 sends that cancellation as a user action) while the second one finishes the wait.
+    Then the newest ``ended_at`` wins, ties by the greater canonical JSON, so every reader
+    picks the same one whatever order it read them in.
     """
     unique: dict[object, WaitRecord] = {}
     for record in records:
@@ -110,7 +114,13 @@ def newest_last(records: Iterable[WaitRecord], limit: int | None = None) -> list
     return ordered if limit is None else ordered[max(len(ordered) - limit, 0) :]
 
 
+_PROVISIONAL: Final = frozenset({WaitOutcome.REOPENED, WaitOutcome.CANCELLED})
+
+
 def _newer(record: WaitRecord, than: WaitRecord) -> bool:
+    final, than_final = record.outcome not in _PROVISIONAL, than.outcome not in _PROVISIONAL
+    if final != than_final:
+        return final
     if record.ended_at != than.ended_at:
         return record.ended_at > than.ended_at
     return record != than and canonical(record) > canonical(than)

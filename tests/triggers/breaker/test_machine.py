@@ -410,7 +410,7 @@ GOOD = BreakerSnapshot(SRC, S.OPEN, 3, (False,) * 3, opened_at=T0, reason=OPENED
     ("data", "message"),
     [
         ([1, 2], "breaker snapshot must be an object: [1, 2]"),
-        ({**GOOD, "schema": 2}, "unsupported schema 2"),
+        ({**GOOD, "schema": 3}, "unsupported schema 3"),
         (
             {k: v for k, v in GOOD.items() if k != "reason"},
             "snapshot fields differ from schema: ['reason']",
@@ -441,3 +441,18 @@ def test_allowed_decisions_say_so():
     assert decide(BreakerSnapshot(SRC), CFG, T0).message == (
         "circuit breaker for source 'finance' is closed and allows the wait"
     )
+
+
+def test_a_wait_two_triggerers_ran_counts_once() -> None:
+    config = BreakerConfig(failure_threshold=2)
+    first, _ = record(BreakerSnapshot("s"), config, False, T0, wait="a")
+    again, events = record(first, config, False, T0 + 1, wait="a")  # the takeover's report
+    assert (again, events) == (first, [])
+    opened, events = record(again, config, False, T0 + 2, wait="b")
+    assert opened.state is BreakerState.OPEN
+    assert opened.counted == ("a", "b")
+
+
+def test_a_snapshot_written_by_0_1_0_is_read_as_it_is() -> None:
+    old = {k: v for k, v in BreakerSnapshot("s").to_json_dict().items() if k != "counted"}
+    assert BreakerSnapshot.from_json_dict({**old, "schema": 1}) == BreakerSnapshot("s")

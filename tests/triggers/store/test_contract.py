@@ -264,3 +264,22 @@ def test_processes_lose_no_record_and_no_breaker_update(tmp_path, kind):
         counted(200),
     )
     assert {record.pokes for record in records} == {4}
+
+
+async def test_how_a_wait_ended_beats_a_later_cancellation_of_the_same_try(store):
+    # a trigger taken over by another triggerer is cancelled in the first one (Airflow sends
+    # that as a user action: on_kill records "cancelled") while the second one ends the wait
+    ended = make_record(1, outcome=WaitOutcome.SKIPPED)
+    cancelled = replace(ended, outcome=WaitOutcome.CANCELLED, ended_at=ended.ended_at + 5)
+    await store.append(cancelled)
+    await store.append(ended)
+    assert await store.history(SRC) == [ended]
+    await store.compact(SRC)
+    assert await store.history(SRC) == [ended]
+
+
+async def test_a_cancellation_after_a_reopening_stands(store):
+    reopened = make_record(1, outcome=WaitOutcome.REOPENED)
+    cancelled = replace(reopened, outcome=WaitOutcome.CANCELLED, ended_at=reopened.ended_at + 5)
+    await store.append_many([reopened, cancelled])
+    assert await store.history(SRC) == [cancelled]
