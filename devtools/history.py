@@ -14,18 +14,22 @@ from devtools.airflow_harness import AirflowHarness
 from waitwise.triggers.store import AirflowStore, RestBackend
 
 
-def store_for(airflow: AirflowHarness) -> AirflowStore:
-    """Return a store reading ``airflow``'s Variables through its REST API."""
-    return AirflowStore(RestBackend(f"http://127.0.0.1:{airflow.port}"))
+async def _read(airflow: AirflowHarness, source: str) -> tuple[list[Any], Any]:
+    backend = RestBackend(f"http://127.0.0.1:{airflow.port}")
+    try:
+        store = AirflowStore(backend)
+        return await store.history(source), await store.get_breaker(source)
+    finally:
+        await backend.aclose()
 
 
 def history_of(airflow: AirflowHarness, source: str) -> list[dict[str, Any]]:
     """Return ``source``'s wait records (plain JSON), oldest first."""
-    records = asyncio.run(store_for(airflow).history(source))
+    records, _breaker = asyncio.run(_read(airflow, source))
     return [record.to_json_dict() for record in records]
 
 
 def breaker_of(airflow: AirflowHarness, source: str) -> dict[str, Any] | None:
     """Return ``source``'s breaker snapshot (plain JSON), or ``None`` if it has none."""
-    snapshot = asyncio.run(store_for(airflow).get_breaker(source))
+    _records, snapshot = asyncio.run(_read(airflow, source))
     return None if snapshot is None else snapshot.to_json_dict()

@@ -28,7 +28,6 @@ from airflow.triggers.base import BaseTrigger, TriggerEvent
 from waitwise.triggers import runtime
 from waitwise.triggers.engine.probe import Prober
 from waitwise.triggers.engine.wait import Wait, anchor_of
-from waitwise.triggers.engine.warmup import warm_up
 from waitwise.triggers.errors import TriggerArgumentError
 from waitwise.triggers.spec import WaitSpec
 
@@ -102,8 +101,6 @@ class PolicyTrigger(BaseTrigger):
     async def run(self) -> AsyncIterator[TriggerEvent]:
         """Resolve the query, then let the engine run the wait; yield one event, then return."""
         rt = runtime.current()
-        if self.task_instance is not None:  # in Airflow: pay the SDK's start-up now, not later
-            warm_up()
         now = rt.clock.now()
         after = getattr(self, "timeout_after", None)
         anchor = anchor_of(self.spec, after, now)

@@ -24,7 +24,6 @@ from typing import Any, TypeVar
 
 from waitwise.triggers.breaker.verdicts import VerdictBatch
 from waitwise.triggers.clock import Clock, SystemClock
-from waitwise.triggers.engine import warmup
 from waitwise.triggers.engine.hub import PollHub
 from waitwise.triggers.engine.tick import TickBatch
 from waitwise.triggers.metrics import MetricsSink, StatsSink
@@ -137,7 +136,6 @@ def reset() -> None:
         _STORES.clear()
         _HUBS.clear()
         _BATCHES.clear()
-    warmup.forget()
 
 
 @contextmanager
