@@ -187,8 +187,8 @@ def _dumps(data: object) -> bytes:
 
 
 def _run_locked(directory: Path, fn: Callable[..., _T], *args: object) -> _T:
-    directory.mkdir(parents=True, exist_ok=True)
-    fd = os.open(directory / LOCK, os.O_RDWR | os.O_CREAT, 0o644)
+    directory.mkdir(mode=0o700, parents=True, exist_ok=True)
+    fd = os.open(directory / LOCK, os.O_RDWR | os.O_CREAT, file_history.PRIVATE_MODE)
     try:
         fcntl.flock(fd, fcntl.LOCK_EX)
         return fn(directory, *args)
@@ -214,7 +214,7 @@ def _read_sync(path: Path) -> bytes | None:
 def _write_atomic(path: Path, data: bytes) -> None:
     tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
     try:
-        with open(tmp, "wb") as fh:  # blocking-ok: the locked section runs in to_thread
+        with open(tmp, "wb", opener=file_history.private) as fh:  # blocking-ok: in to_thread
             fh.write(data)
             fh.flush()
             os.fsync(fh.fileno())
@@ -225,7 +225,7 @@ def _write_atomic(path: Path, data: bytes) -> None:
 
 def _quarantine(path: Path, chunks: list[bytes]) -> None:
     target = path.with_name(f"{path.name}.corrupt")
-    with open(target, "ab") as fh:  # blocking-ok: the locked section runs in to_thread
+    with open(target, "ab", opener=file_history.private) as fh:  # blocking-ok: in to_thread
         fh.write(b"".join(chunk.rstrip(b"\n") + b"\n" for chunk in chunks))
         fh.flush()
         os.fsync(fh.fileno())

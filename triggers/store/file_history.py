@@ -38,6 +38,8 @@ from .segments import DAY_FORMAT, age_reference, day_expired, day_of, decode_lin
 DAYS: Final = "days"
 LEGACY: Final = "history.jsonl"
 logger = logging.getLogger(__name__)
+PRIVATE_MODE = 0o600
+"""Mode of the files the store creates: history and breaker state are its owner's only."""
 
 
 def day_files(directory: Path) -> list[Path]:
@@ -67,9 +69,10 @@ def append_line(directory: Path, record: WaitRecord) -> None:
 
 def append_lines(directory: Path, day: str, records: Iterable[WaitRecord]) -> None:
     """Append ``records`` to the file of ``day`` in one write, fsynced."""
-    (directory / DAYS).mkdir(parents=True, exist_ok=True)
+    (directory / DAYS).mkdir(mode=0o700, parents=True, exist_ok=True)
     data = b"".join(canonical(record).encode() + b"\n" for record in records)
-    fd = os.open(directory / DAYS / f"{day}.jsonl", os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o644)
+    flags = os.O_RDWR | os.O_APPEND | os.O_CREAT
+    fd = os.open(directory / DAYS / f"{day}.jsonl", flags, PRIVATE_MODE)
     try:
         size = os.fstat(fd).st_size
         if size and os.pread(fd, 1, size - 1) != b"\n":
@@ -131,8 +134,13 @@ def _fold_legacy(source: str, directory: Path) -> None:
     legacy.unlink()  # a crash before this only duplicates records, which reads collapse
 
 
+def private(path: str | os.PathLike[str], flags: int) -> int:
+    """Open ``path`` as the store's files are created: readable by their owner only (0600)."""
+    return os.open(path, flags, PRIVATE_MODE)
+
+
 def _set_aside(target: Path, lines: list[bytes]) -> None:
-    with open(target, "ab") as fh:  # blocking-ok: runs in the locked worker thread
+    with open(target, "ab", opener=private) as fh:  # blocking-ok: runs in the locked worker thread
         fh.write(b"".join(line + b"\n" for line in lines))
         fh.flush()
         os.fsync(fh.fileno())

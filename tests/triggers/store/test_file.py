@@ -3,6 +3,8 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import os
+import stat
 import threading
 
 import pytest
@@ -207,3 +209,12 @@ async def test_cancelled_callers_never_leave_the_lock_held(store):
 
 def test_repr_names_root_and_retention(tmp_path):
     assert repr(FileStore(tmp_path, retention=7)) == f"FileStore({str(tmp_path)!r}, retention=7)"
+
+
+async def test_the_store_keeps_its_files_to_its_owner(tmp_path):
+    store = FileStore(tmp_path / "store")
+    await store.append(make_record(1))
+    await store.update_breaker(SRC, lambda _: BreakerSnapshot(SRC))
+    for path in (tmp_path / "store").rglob("*"):
+        mode = stat.S_IMODE(os.stat(path).st_mode)
+        assert mode & 0o077 == 0, f"{path} is {oct(mode)}"
