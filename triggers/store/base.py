@@ -69,6 +69,17 @@ class WaitStore(Protocol):
         ...
 
 
+def source_of(records: list[WaitRecord]) -> str:
+    """Return the one source of a batch of records to append together, else raise.
+
+    :raises TypeError: when ``records`` are not all :class:`WaitRecord` of one source.
+    """
+    source = records[0].source if records and isinstance(records[0], WaitRecord) else None
+    if source is None or any(not isinstance(r, WaitRecord) or r.source != source for r in records):
+        raise TypeError(f"records must be WaitRecords of one source, got {records!r}")
+    return source
+
+
 def check_retention(retention: object) -> int:
     """Return ``retention`` if it is an int >= 1, else raise ``ValueError``."""
     if type(retention) is not int or retention < 1:

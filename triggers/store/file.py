@@ -59,6 +59,7 @@ from .base import (
     check_retention,
     newest_last,
     next_snapshot,
+    source_of,
 )
 from .records import SOURCE_PATTERN, WaitRecord, validate_source
 
@@ -107,14 +108,11 @@ class FileStore:
 
     async def append_many(self, records: list[WaitRecord]) -> None:
         """Append ``records`` (one source) under one lock: one thread hop, one fsync per line."""
-        if len(records) == 1:
-            await self.append(records[0])
+        if len(records) <= 1:
+            for record in records:
+                await self.append(record)
             return
-        if not records:
-            return
-        source = records[0].source
-        if any(not isinstance(r, WaitRecord) or r.source != source for r in records):
-            raise TypeError(f"records must be WaitRecords of one source, got {records!r}")
+        source = source_of(records)
         due = self._schedule.due(source)
         await self._locked(source, self._append_many_locked, records, due)
 

@@ -71,6 +71,7 @@ from .base import (
     check_retention,
     newest_last,
     next_snapshot,
+    source_of,
 )
 from .kv_compaction import Compaction, CompactionReport
 from .kv_layout import Listing, SourceKeys
@@ -174,14 +175,11 @@ class AirflowStore:
         A single record goes under its own loose key, as :meth:`append`.  A batch becomes a
         part-filled segment, which readers read as any segment and compaction merges.
         """
-        if len(records) == 1:
-            await self.append(records[0])
+        if len(records) <= 1:
+            for record in records:
+                await self.append(record)
             return
-        if not records:
-            return
-        source = records[0].source
-        if any(not isinstance(r, WaitRecord) or r.source != source for r in records):
-            raise TypeError(f"records must be WaitRecords of one source, got {records!r}")
+        source = source_of(records)
         keys, days = self._keys(source), defaultdict(list)
         for record in records:
             days[day_of(record.ended_at)].append(record)
