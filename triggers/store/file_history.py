@@ -45,7 +45,7 @@ PRIVATE_MODE = 0o600
 def day_files(directory: Path) -> list[Path]:
     """Return the source's day files, oldest first (foreign names ignored)."""
     try:
-        names = os.listdir(directory / DAYS)
+        names = os.listdir(directory / DAYS)  # blocking-ok: callers run in to_thread
     except FileNotFoundError:
         return []
     return [directory / DAYS / name for name in sorted(names) if _is_day_file(name)]
