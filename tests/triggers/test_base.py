@@ -6,6 +6,7 @@ import asyncio
 import json
 import logging
 from collections.abc import Iterator, Sequence
+from dataclasses import replace
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any, ClassVar
@@ -355,3 +356,25 @@ async def test_waits_of_a_source_that_end_together_write_their_records_together(
     assert {e.payload["status"] for e in events} == {"success"}
     assert store.batches == [20]  # one write for the twenty, not twenty
     assert len(await store.history("feed")) == 20
+
+
+@pytest.mark.parametrize(("earlier", "ends_at_once"), [("timeout", True), ("error", False)])
+async def test_a_retry_after_a_timed_out_try_ends_at_once(
+    store: FileStore, earlier: str, ends_at_once: bool
+) -> None:
+    # Airflow retries a timed-out sensor when its worker could not reach the api-server in
+    # time to fail it; the new try must not wait a whole new window.
+    clock = FakeClock(now_s=T0 + 100)
+    first = scripted(source="feed", run="r1")
+    await drive(first, Runtime(clock=FakeClock(now_s=T0), metrics=RecordingSink(), store=store))
+    if earlier == "error":  # rewrite try 1 as an error: a retry then waits as usual
+        [record] = await store.history("feed")
+        await store.append(replace(record, outcome=WaitOutcome.ERROR, ended_at=record.ended_at + 1))
+    second = scripted("miss", "hit", source="feed", run="r1", started_at=T0 + 100)
+    second.task_instance.try_number = 2  # type: ignore[union-attr]
+    event = await drive(second, Runtime(clock=clock, metrics=RecordingSink(), store=store))
+
+    assert (event.payload["status"] == "timeout") is ends_at_once
+    assert (event.payload["pokes"] == 0) is ends_at_once
+    tries = [r.try_number for r in await store.history("feed")]
+    assert tries == ([1] if ends_at_once else [1, 2])  # nothing new to count

@@ -46,6 +46,11 @@ class TaskKey:
     try_number: int
 
     @property
+    def key(self) -> tuple[str, str, str, int, int]:
+        """Return the history key of this try (as :attr:`WaitRecord.key`)."""
+        return (self.dag_id, self.task_id, self.run_id, self.map_index, self.try_number)
+
+    @property
     def wait_id(self) -> str:
         """Return a short stable id of this try (what the breaker remembers it by)."""
         key = f"{self.dag_id}#{self.task_id}#{self.run_id}#{self.map_index}#{self.try_number}"
@@ -93,6 +98,19 @@ class Ledger:
 
         await self.store.update_breaker(self.source, update)
         return box[0]
+
+    async def earlier_try_timed_out(self) -> WaitRecord | None:
+        """Return the previous try's record if that try timed out (hard), else ``None``.
+
+        A sensor that timed out must fail without a retry, but only a worker can do that;
+        if the worker cannot reach Airflow in time (an api-server outage longer than its
+        retries), Airflow retries the task and the new try would wait a whole new window.
+        """
+        if self.task.try_number <= 1:
+            return None
+        earlier = (*self.task.key[:4], self.task.try_number - 1)
+        record = await self.store.find(self.source, earlier)
+        return record if record is not None and record.outcome is WaitOutcome.TIMEOUT else None
 
     async def write(self, outcome: WaitOutcome, fields: dict[str, Any]) -> None:
         """Record the wait (upsert by task instance and try); feed the breaker if final."""

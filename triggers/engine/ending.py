@@ -42,19 +42,26 @@ _COUNTERS = {
 
 
 async def finish(
-    wait: Wait, status: WaitStatus, tally: Tally, message: str | None = None
+    wait: Wait,
+    status: WaitStatus,
+    tally: Tally,
+    message: str | None = None,
+    *,
+    record: bool = True,
 ) -> TriggerEvent:
     """Count, record and log the end of ``wait``; return the event for Airflow.
 
     Recording is best effort once the outcome is known: a store or metrics failure is
     logged and counted, and the event (a detection above all) still reaches the task.
+    ``record=False`` for a try that repeats an end already recorded (nothing new to count).
     """
     rt, spec = wait.runtime, wait.spec
     now = rt.clock.now()
     payload = tally.payload(status, message or message_for(wait, status, tally, now), now)
     rt.metrics.incr(_COUNTERS[status], wait.tags)
     rt.metrics.timing(metrics.WAIT_SECONDS, payload["elapsed_s"], wait.tags)
-    await wait.record(outcome_of(spec, status), record_fields(spec, tally, now))
+    if record:
+        await wait.record(outcome_of(spec, status), record_fields(spec, tally, now))
     # Success at DEBUG: Airflow already logs "Trigger fired event" with the payload, and a
     # second line per event is measurable CPU when thousands of files land at once.
     level = logging.DEBUG if status is WaitStatus.SUCCESS else logging.WARNING

@@ -114,10 +114,31 @@ class Wait:
         """Admit, poll the windows, record; return the one event of the wait."""
         windows = self.windows(anchor)
         tally = self.tally = Tally(windows[0].opens_at, windows[-1].closes_at)
+        timed_out = await self._earlier_timeout()
+        if timed_out is not None:  # a retry Airflow forced on a timed-out sensor: end at once
+            return await finish(self, WaitStatus.TIMEOUT, tally, timed_out, record=False)
         message = await self._admit()
         if message is not None:
             return await finish(self, WaitStatus.BREAKER_OPEN, tally, message)
         return await finish(self, await self._poll_windows(windows, tally), tally)
+
+    async def _earlier_timeout(self) -> str | None:
+        """Return why this try must end at once: the previous try of the task timed out."""
+        if self.ledger is None:
+            return None
+        try:
+            record = await self.ledger.earlier_try_timed_out()
+        except Exception:  # fail open: without the history the try waits as usual
+            log.exception("The history of %s cannot be read; the wait goes on", self.spec.source)
+            return None
+        if record is None:
+            return None
+        at = dt.datetime.fromtimestamp(record.ended_at, dt.UTC).isoformat(timespec="seconds")
+        return (
+            f"{self.name} not found by the deadline: try {record.try_number} timed out at {at} "
+            "and its worker could not fail the task then; this try ends at once instead of "
+            "waiting a new window"
+        )
 
     async def _admit(self) -> str | None:
         """Ask the source's breaker; return why the wait is rejected, or ``None``.

@@ -12,7 +12,7 @@ from typing import Final, Protocol, TypeAlias, runtime_checkable
 from waitwise.triggers.breaker import BreakerSnapshot
 from waitwise.triggers.errors import StoreError
 
-from .records import WaitOutcome, WaitRecord, validate_source
+from .records import WaitKey, WaitOutcome, WaitRecord, validate_source
 
 DEFAULT_RETENTION: Final = 20_000
 """Records kept per source unless a store is configured otherwise (learning needs 10,000)."""
@@ -54,6 +54,10 @@ class WaitStore(Protocol):
 
     async def history(self, source: str, limit: int | None = None) -> list[WaitRecord]:
         """Return the newest ``limit`` records of ``source`` (all if ``None``)."""
+        ...
+
+    async def find(self, source: str, key: WaitKey) -> WaitRecord | None:
+        """Return the record of one wait (task instance try) written lately, or ``None``."""
         ...
 
     async def sources(self) -> list[str]:

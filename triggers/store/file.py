@@ -61,7 +61,7 @@ from .base import (
     next_snapshot,
     source_of,
 )
-from .records import SOURCE_PATTERN, WaitRecord, validate_source
+from .records import SOURCE_PATTERN, WaitKey, WaitRecord, validate_source
 
 BREAKER: Final = "breaker.json"
 LOCK: Final = ".lock"
@@ -121,6 +121,11 @@ class FileStore:
             self._append_locked(directory, record, compact=False)
         if due:
             self._compact_locked(directory, records[0].source)
+
+    async def find(self, source: str, key: WaitKey) -> WaitRecord | None:
+        """Return the record of wait ``key`` (one task instance try), or ``None``."""
+        mine = [r for r in await self.history(source) if r.key == key]
+        return mine[-1] if mine else None
 
     async def history(self, source: str, limit: int | None = None) -> list[WaitRecord]:
         """Return the newest ``limit`` records of ``source`` (all if ``None``), each once."""

@@ -74,9 +74,9 @@ from .base import (
     source_of,
 )
 from .kv_compaction import Compaction, CompactionReport
-from .kv_layout import Listing, SourceKeys
+from .kv_layout import Listing, SourceKeys, digest
 from .kv_protocol import BulkReader, KeyValueBackend
-from .records import SOURCE_PATTERN, WaitRecord, validate_source
+from .records import SOURCE_PATTERN, WaitKey, WaitRecord, validate_source
 from .segments import day_of, decode_record, decode_segment, encode_segment
 
 LINEAGE: Final = 16
@@ -186,6 +186,26 @@ class AirflowStore:
         for day, group in sorted(days.items()):
             await self.backend.set(keys.segment(day, len(group)), encode_segment(group))
         self._compact_if_due(source)
+
+    async def find(self, source: str, key: WaitKey) -> WaitRecord | None:
+        """Return the record of wait ``key`` (one task instance try) written lately, or ``None``.
+
+        Looks at its own loose keys (one listing by the key's digest) and at the segments of
+        today and yesterday (UTC), where a batch of endings lands; an older, compacted
+        record is not looked for.
+        """
+        keys, today = self._keys(source), self._now()
+        prefixes = [f"{keys.prefix}wait/{digest(key)[:24]}."]
+        prefixes += [f"{keys.prefix}seg/{day_of(today - d * 86_400)}." for d in (0, 1)]
+        listed = [k for prefix in prefixes for k in await self.backend.keys(prefix)]
+        found: list[WaitRecord] = []
+        for name, raw in zip(listed, await self._gather(self.backend.get, listed), strict=True):
+            if "/seg/" in name:
+                found.extend(decode_segment(source, name, raw) or ())
+            else:
+                found.extend(r for r in [decode_record(source, name, raw)] if r is not None)
+        mine = newest_last(r for r in found if r.key == key)
+        return mine[-1] if mine else None
 
     async def history(self, source: str, limit: int | None = None) -> list[WaitRecord]:
         """Return the newest ``limit`` records of ``source`` (all if ``None``).

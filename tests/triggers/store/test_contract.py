@@ -20,6 +20,7 @@ from waitwise.triggers.store import (
 )
 
 from .fakes import (
+    NOW,
     SRC,
     T0,
     bump,
@@ -283,3 +284,15 @@ async def test_a_cancellation_after_a_reopening_stands(store):
     cancelled = replace(reopened, outcome=WaitOutcome.CANCELLED, ended_at=reopened.ended_at + 5)
     await store.append_many([reopened, cancelled])
     assert await store.history(SRC) == [cancelled]
+
+
+async def test_find_returns_the_record_of_one_try_loose_or_batched(store):
+    # a try that ended lately (a retry looks up the try before it, minutes earlier)
+    alone, *batched = [make_record(i, ended_at=NOW - 600 + i) for i in (1, 2, 3)]
+    await store.append(alone)
+    await store.append_many(batched)
+    assert await store.find(SRC, alone.key) == alone
+    assert await store.find(SRC, batched[1].key) == batched[1]
+    other_try = (*alone.key[:4], alone.key[4] + 1)
+    assert await store.find(SRC, other_try) is None
+    assert await store.find("unknown", alone.key) is None
