@@ -378,3 +378,15 @@ async def test_a_retry_after_a_timed_out_try_ends_at_once(
     assert (event.payload["pokes"] == 0) is ends_at_once
     tries = [r.try_number for r in await store.history("feed")]
     assert tries == ([1] if ends_at_once else [1, 2])  # nothing new to count
+
+
+async def test_a_chain_of_forced_retries_all_end_at_once(store: FileStore) -> None:
+    # try 2 ended at once (recording nothing) and its worker could not fail it either: try 3
+    # looks past it to try 1's timeout
+    first = scripted(source="feed", run="r1")
+    await drive(first, Runtime(clock=FakeClock(now_s=T0), metrics=RecordingSink(), store=store))
+    third = scripted("miss", "hit", source="feed", run="r1", started_at=T0 + 200)
+    third.task_instance.try_number = 3  # type: ignore[union-attr]
+    clock = FakeClock(now_s=T0 + 200)
+    event = await drive(third, Runtime(clock=clock, metrics=RecordingSink(), store=store))
+    assert (event.payload["status"], event.payload["pokes"]) == ("timeout", 0)

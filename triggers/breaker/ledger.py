@@ -100,17 +100,17 @@ class Ledger:
         return box[0]
 
     async def earlier_try_timed_out(self) -> WaitRecord | None:
-        """Return the previous try's record if that try timed out (hard), else ``None``.
+        """Return the record of the latest earlier try if it timed out (hard), else ``None``.
 
         A sensor that timed out must fail without a retry, but only a worker can do that;
         if the worker cannot reach Airflow in time (an api-server outage longer than its
         retries), Airflow retries the task and the new try would wait a whole new window.
         """
-        if self.task.try_number <= 1:
-            return None
-        earlier = (*self.task.key[:4], self.task.try_number - 1)
-        record = await self.store.find(self.source, earlier)
-        return record if record is not None and record.outcome is WaitOutcome.TIMEOUT else None
+        for try_number in range(self.task.try_number - 1, 0, -1):
+            record = await self.store.find(self.source, (*self.task.key[:4], try_number))
+            if record is not None:  # the latest try that recorded anything decides
+                return record if record.outcome is WaitOutcome.TIMEOUT else None
+        return None  # a try that ended at once because of this rule records nothing: look past it
 
     async def write(self, outcome: WaitOutcome, fields: dict[str, Any]) -> None:
         """Record the wait (upsert by task instance and try); feed the breaker if final."""
