@@ -9,9 +9,10 @@ session harness).  Scenarios, in the order they run (the most disruptive last):
   ``cancelled`` for each try (Airflow calls the trigger's ``on_kill`` only on a user action);
 - a scheduler SIGKILL + restart while two sensors wait in the triggerer: both end as they
   should, the arrival while no scheduler ran;
-- (not here: an api-server outage longer than a worker's Execution API retries while a hard
-  timeout needs its one worker run turns the timeout into a retry with a new window; the
-  closing note of issue 9 and RELIABILITY.md describe it; Airflow's own sensors share it);
+- an api-server outage of 40 s just before a hard-timeout sensor's deadline, while that sensor
+  needs its one worker run: the worker cannot fail it in time, Airflow retries the task, and
+  the new try ends at once as a sensor timeout (it finds its previous try's timeout record)
+  instead of waiting a new window; one timeout record;
 - a triggerer SIGKILL with a second triggerer running: the waits move to it and complete, the
   expiring one at its original deadline.
 
@@ -41,7 +42,7 @@ from tests.e2e.conftest import FIGURES
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(600)]
 
 DAGS = Path(__file__).parent / "dags_faults"
-DAG_IDS = ["wwf_takeover", "wwf_scheduler", "wwf_cancel", "wwf_mapped"]
+DAG_IDS = ["wwf_takeover", "wwf_scheduler", "wwf_apiserver", "wwf_cancel", "wwf_mapped"]
 TICK_S = 1.0  # the sensors' poll interval: a deadline is noticed at most one tick late
 # What Airflow adds between the trigger's event and the task's end_date on this 2-core machine
 # shared with other Airflows (the triggerer's parent writes the state; seen up to ~5 s).
@@ -309,6 +310,39 @@ def test_scheduler_restart_while_sensors_wait_in_the_triggerer(
     FIGURES["scheduler restart: expiring sensor ended after its original deadline"] = (
         f"{ended_late_by(expires, 30.0):+.1f} s"
     )
+
+
+def test_api_server_outage_while_a_hard_timeout_needs_its_worker_run(
+    faults_airflow: AirflowHarness,
+) -> None:
+    airflow = faults_airflow
+    ensure_running(airflow)
+    dag, timeout_s, outage_s = "wwf_apiserver", 25.0, 40.0
+    run_id = airflow.trigger(dag)
+    sense = deferred_in_triggerer(airflow, dag, run_id, ["sense"])["sense"]
+    deadline = ts(sense["start_date"]) + timeout_s
+    # Down from 3 s before the deadline for longer than a worker's Execution API retries: the
+    # worker that must fail the timed-out sensor cannot, and Airflow retries the task.
+    time.sleep(max(deadline - 3.0 - time.time(), 0))
+    killed_at = kill(airflow, "api-server")
+    time.sleep(outage_s)
+    airflow.start_component("api-server")
+    assert poll(lambda: airflow.api("GET", "/monitor/health"), 120), "api-server never came back"
+    back_at = time.time()
+
+    airflow.wait_for(dag, run_id, {"sense": "failed"}, timeout=180)
+    ti = airflow.task_instances(dag, run_id)["sense"]
+    ended = ts(ti["end_date"])
+    FIGURES["api-server outage: length / try / ended after the api-server was back"] = (
+        f"{back_at - killed_at:.1f} s / {ti['try_number']} / {ended - back_at:+.1f} s"
+    )
+    # whichever try failed it, no new window was waited: it ended soon after the outage
+    assert ended - back_at <= 45.0, ti
+    assert ti["try_number"] <= 3, ti  # retries=2: each try the outage forced ended at once
+    assert "not found by the deadline" in airflow.task_log(dag, run_id, "sense")
+    records = check_history(airflow, dag, run_id, {("sense", -1, 1): "timeout"})
+    record = records[("sense", -1, 1)]
+    assert abs(record["deadline_at"] - deadline) <= 3.0, record
 
 
 def test_triggerer_sigkill_with_a_second_triggerer_moves_the_waits(

@@ -52,6 +52,18 @@ with DAG("wwf_scheduler", schedule=None, start_date=START, catchup=False):
         source="wwf_scheduler",
     )
 
+# api-server outage while a hard timeout needs its one worker run.
+with DAG("wwf_apiserver", schedule=None, start_date=START, catchup=False):
+    FileArrivalSensor(
+        task_id="sense",
+        filepath="never/{{ run_id }}.csv",
+        poll=TICK,
+        timeout=25,
+        retries=2,
+        retry_delay=dt.timedelta(seconds=1),
+        source="wwf_apiserver",
+    )
+
 # Clear, then mark success, of a deferred sensor: both stop the wait (on_kill).
 with DAG("wwf_cancel", schedule=None, start_date=START, catchup=False):
     FileArrivalSensor(
