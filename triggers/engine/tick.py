@@ -26,7 +26,6 @@ class TickBatch(Generic[T, R]):
         self._flush_items = flush
         self._pending: list[tuple[T, asyncio.Future[R]]] = []
         self._flusher: asyncio.Task[None] | None = None
-        self.flushes = 0
 
     async def submit(self, item: T) -> R:
         """Add ``item`` to the next flush; return its result (or raise the flush's error)."""
@@ -40,7 +39,6 @@ class TickBatch(Generic[T, R]):
         while self._pending:
             await asyncio.sleep(0)  # let the submissions of this tick join
             batch, self._pending = self._pending, []
-            self.flushes += 1
             try:
                 results = await self._flush_items([item for item, _future in batch])
             except Exception as exc:  # every submitter of this batch learns it; the next goes on

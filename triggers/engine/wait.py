@@ -112,8 +112,7 @@ class Wait:
 
     async def run(self, anchor: float) -> TriggerEvent:
         """Admit, poll the windows, record; return the one event of the wait."""
-        windows = self.windows(anchor)
-        tally = self.tally = Tally(windows[0].opens_at, windows[-1].closes_at)
+        windows, tally = self._start(anchor)
         timed_out = await self._earlier_timeout()
         if timed_out is not None:  # a retry Airflow forced on a timed-out sensor: end at once
             return await finish(self, WaitStatus.TIMEOUT, tally, timed_out, record=False)
@@ -159,8 +158,7 @@ class Wait:
     async def fail(self, anchor: float, exc: BaseException) -> TriggerEvent:
         """End the wait as an error before its first poke (e.g. its query cannot be made)."""
         log.error("Cannot wait for %s: %s: %s", self.name, type(exc).__name__, exc)
-        windows = self.windows(anchor)
-        tally = Tally(windows[0].opens_at, windows[-1].closes_at)
+        _windows, tally = self._start(anchor)
         tally.failed(exc)
         return await finish(self, WaitStatus.ERROR, tally)
 
@@ -170,6 +168,12 @@ class Wait:
         if self.tally is not None:
             log.warning("Wait for %s cancelled by a user action", self.name)
             await self.record(WaitOutcome.CANCELLED, record_fields(self.spec, self.tally, None))
+
+    def _start(self, anchor: float) -> tuple[tuple[Window, ...], Tally]:
+        """Lay out the windows from ``anchor`` and open the wait's tally over them."""
+        windows = self.windows(anchor)
+        self.tally = Tally(windows[0].opens_at, windows[-1].closes_at)
+        return windows, self.tally
 
     def windows(self, anchor: float) -> tuple[Window, ...]:
         """Return the wait's windows from ``anchor``."""

@@ -9,7 +9,7 @@ Cost: :meth:`RestBackend.items` pages through ``GET /variables`` filtered by key
 (``variable_key_prefix_pattern``, an index range scan) and ordered by key,
 ``page_size`` variables per request (the api-server caps it at ``[api]
 maximum_page_limit``, 100 by default), values included: a compacted source of 100,000
-records is ~100 segments, two requests. Every other call is one request. Offset paging
+records is ~100 segments, two calls. Every other call is one HTTP round trip. Offset paging
 is not a snapshot: if the number of matching keys changed while paging (a compaction
 ran), the listing starts again, up to three times.
 
