@@ -10,6 +10,7 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 # Everything under these paths is pure: time arithmetic and value objects, no I/O.
 PURE_PATHS = [
+    "triggers/adaptive",
     "triggers/policy",
     "triggers/breaker/model.py",
     "triggers/breaker/events.py",

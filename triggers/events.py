@@ -31,6 +31,10 @@ class WaitPayload(TypedDict):
     to ``ended_at``; ``deadline`` is when the last window closes; ``reopens`` counts windows
     re-opened after a deadline.  ``pokes`` and ``errors`` count this trigger run only: a
     triggerer restart starts them again, while the schedule position and deadline continue.
+    With a learned poll policy, ``model_version`` names the arrival model the pokes were
+    planned with and ``eta`` is its prediction when the wait started (``at``, ``low_at``,
+    ``high_at``: the median and the 80% interval, epoch seconds; ``arrives``: the chance
+    the data arrives at all); both are ``None`` otherwise.
     """
 
     status: str
@@ -45,3 +49,5 @@ class WaitPayload(TypedDict):
     deadline: float
     ended_at: float
     elapsed_s: float
+    model_version: str | None
+    eta: dict[str, float] | None

@@ -24,6 +24,10 @@ RECORD_FAILURES: Final = "waitwise.history.write_failures"
 XCOM_FAILURES: Final = "waitwise.xcom.push_failures"
 BREAKER_EVENT_PREFIX: Final = "waitwise.breaker."
 BREAKER_UNAVAILABLE: Final = "waitwise.breaker.unavailable"
+ADAPTIVE_FALLBACKS: Final = "waitwise.adaptive.fallbacks"
+"""A learned policy's wait polled by its fallback: the source's history could not be read."""
+ADAPTIVE_PLANNED: Final = "waitwise.adaptive.planned"
+"""A learned policy's wait planned its pokes from the source's history."""
 
 
 class MetricsSink(Protocol):

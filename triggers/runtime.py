@@ -4,8 +4,9 @@ Airflow rebuilds a trigger from ``(classpath, kwargs)`` in whatever process runs
 a metrics sink or a shared store cannot be constructor arguments.  They are resolved here, in
 a process-wide default that is documented, locked and resettable; tests swap it with
 :func:`use_runtime` instead of patching module globals.  The registries a process builds on the
-way (stores opened per config, one poll hub per event loop, one batch of history records and
-one of breaker outcomes per source) live here too, and :func:`reset` clears them all.
+way (stores opened per config, one poll hub and one cache of sources' history per event loop,
+one batch of history records and one of breaker outcomes per source) live here too, and
+:func:`reset` clears them all.
 
 No random generator is injected: jitter is a pure function of the wait's key and poke number
 (:func:`waitwise.triggers.policy.rng_for`), so a restarted or duplicated trigger draws the
@@ -25,6 +26,7 @@ from typing import Any, TypeVar
 from waitwise.triggers.breaker.verdicts import VerdictBatch
 from waitwise.triggers.clock import Clock, SystemClock
 from waitwise.triggers.engine.hub import PollHub
+from waitwise.triggers.engine.learning import Learner
 from waitwise.triggers.engine.tick import TickBatch
 from waitwise.triggers.metrics import MetricsSink, StatsSink
 from waitwise.triggers.spec import check_store
@@ -80,6 +82,17 @@ class Runtime:
                 hubs[id(self)] = (self, found)
             return found
 
+    def learner(self) -> Learner:
+        """Return this runtime's cache of sources' knowledge for the running event loop."""
+        loop = asyncio.get_running_loop()
+        with _LOCK:
+            learners = _LEARNERS.setdefault(loop, {})
+            owner, found = learners.get(id(self), (None, None))
+            if owner is not self or found is None:  # ids of dead runtimes can come back
+                found = Learner(self.clock, self.metrics)
+                learners[id(self)] = (self, found)
+            return found
+
     def verdicts(self, store: WaitStore, source: str) -> VerdictBatch:
         """Return the batch that carries ``source``'s outcomes to its breaker in ``store``.
 
@@ -119,6 +132,9 @@ _STORES: dict[tuple[str, str], WaitStore] = {}
 _HUBS: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[int, tuple[Runtime, PollHub]]] = (
     weakref.WeakKeyDictionary()
 )
+_LEARNERS: weakref.WeakKeyDictionary[
+    asyncio.AbstractEventLoop, dict[int, tuple[Runtime, Learner]]
+] = weakref.WeakKeyDictionary()
 _BATCHES: weakref.WeakKeyDictionary[
     asyncio.AbstractEventLoop, dict[tuple[str, int, str], tuple[WaitStore, Any]]
 ] = weakref.WeakKeyDictionary()
@@ -135,6 +151,7 @@ def reset() -> None:
         _CURRENT[:] = [Runtime()]
         _STORES.clear()
         _HUBS.clear()
+        _LEARNERS.clear()
         _BATCHES.clear()
 
 

@@ -18,6 +18,7 @@ from dataclasses import replace
 import pytest
 
 from devtools.airflow_harness import AirflowHarness
+from tests.triggers.store.fakes import NOT_IN_0_1_0
 from waitwise.triggers.store import (
     AirflowStore,
     CompactionPolicy,
@@ -64,7 +65,7 @@ async def write_through_rest(url: str, namespace: str) -> list[list[object]]:
     backend = RestBackend(url)
     store = AirflowStore(backend, namespace=namespace, compaction=CompactionPolicy(every=None))
     try:
-        old = {k: v for k, v in record(0).to_json_dict().items() if k != "last_miss_at"}
+        old = {k: v for k, v in record(0).to_json_dict().items() if k not in NOT_IN_0_1_0}
         old["schema"] = 1
         await backend.set(legacy_key(namespace, record(0)), json.dumps(old))
         for i in range(1, 40):
@@ -95,5 +96,5 @@ def test_rest_and_orm_paths_read_the_same_history(airflow: AirflowHarness) -> No
         check=True,
     )
     via_orm = json.loads(done.stdout.strip().splitlines()[-1])
-    expected = [["run-0", 0, 1]] + [[f"run-{i}", 5 if i % 10 == 0 else 0, 2] for i in range(1, 40)]
+    expected = [["run-0", 0, 1]] + [[f"run-{i}", 5 if i % 10 == 0 else 0, 3] for i in range(1, 40)]
     assert (via_rest, via_orm) == (expected, expected)

@@ -113,7 +113,11 @@ def record_fields(spec: WaitSpec, tally: Tally, detected_at: float | None) -> di
         "reopens": tally.reopens,
         "error_count": tally.errors,
         "last_error_kind": tally.last_error_kind,
-        "scheduled_at": _epoch_or_none(spec.scheduled_at),
+        "scheduled_at": epoch_or_none(spec.scheduled_at),
+        "model_version": tally.model_version,
+        "eta_at": tally.eta["at"] if tally.eta else None,
+        "eta_low_at": tally.eta["low_at"] if tally.eta else None,
+        "eta_high_at": tally.eta["high_at"] if tally.eta else None,
     }
 
 
@@ -161,7 +165,7 @@ def _push_xcom(ti: Any, payload: WaitPayload) -> None:
     )
 
 
-def _epoch_or_none(value: str | None) -> float | None:
+def epoch_or_none(value: str | None) -> float | None:
     """Return an ISO 8601 time as epoch seconds; ``None`` for nothing or an unrendered template."""
     try:
         moment = dt.datetime.fromisoformat(value) if value else None

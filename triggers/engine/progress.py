@@ -42,6 +42,8 @@ class Tally:
     found: list[FoundItem] = field(default_factory=list)
     first_seen_at: float | None = None
     last_miss_at: float | None = None  # the last poke that found nothing: arrival came after
+    model_version: str | None = None  # the arrival model a learned policy planned with
+    eta: dict[str, float] | None = None  # its prediction at the start, epoch seconds
 
     def payload(self, status: WaitStatus, message: str, now: float) -> WaitPayload:
         """Return the event payload for a wait that ends ``now``."""
@@ -58,6 +60,8 @@ class Tally:
             deadline=self.deadline,
             ended_at=now,
             elapsed_s=round(now - self.started_at, 6),
+            model_version=self.model_version,
+            eta=self.eta,
         )
 
     def reopened(self, index: int) -> None:

@@ -32,13 +32,22 @@ from typing import Any
 from airflow.triggers.base import TriggerEvent
 
 from waitwise.triggers import metrics
+from waitwise.triggers.adaptive.policy import LEARNED, Bound
 from waitwise.triggers.breaker.ledger import Ledger, TaskKey
-from waitwise.triggers.engine.ending import finish, record_fields
+from waitwise.triggers.engine.ending import epoch_or_none, finish, record_fields
 from waitwise.triggers.engine.hub import Watch
 from waitwise.triggers.engine.probe import Prober
 from waitwise.triggers.engine.progress import Tally, deliver
 from waitwise.triggers.events import WaitStatus
-from waitwise.triggers.policy import PollState, Schedule, Window, current, interval_at, plan
+from waitwise.triggers.policy import (
+    IntervalPolicy,
+    PollState,
+    Schedule,
+    Window,
+    current,
+    interval_at,
+    plan,
+)
 from waitwise.triggers.profiles import OnDeadline
 from waitwise.triggers.runtime import Runtime
 from waitwise.triggers.spec import WaitSpec
@@ -61,6 +70,10 @@ def tags_for(kind: str, spec: WaitSpec) -> dict[str, str]:
                 found["tier"] = spec.tier
         found = _TAGS.setdefault(key, found)
     return found
+
+
+def _clock_time(epoch: float) -> str:
+    return dt.datetime.fromtimestamp(epoch, dt.UTC).isoformat(timespec="seconds")
 
 
 def anchor_of(spec: WaitSpec, timeout_after: dt.datetime | None, now: float) -> float:
@@ -214,11 +227,12 @@ class Wait:
         """Hand the window to the loop's poll hub; return how it ended."""
         rt = self.runtime
         key = self.key + (f"#w{window.index}" if window.index else "")
+        policy = await self._policy_for(window, tally)
         future: asyncio.Future[WaitStatus] = asyncio.get_running_loop().create_future()
         watch = Watch(
             query=self.query,
             prober=self.prober,
-            schedule=Schedule.resumed(self.spec.poll, key, window.opens_at, rt.clock.now()),
+            schedule=Schedule.resumed(policy, key, window.opens_at, rt.clock.now()),
             closes_at=window.closes_at,
             tally=tally,
             future=future,
@@ -235,6 +249,55 @@ class Wait:
             log.exception("Polling %s failed", self.name)
             tally.failed(exc)
             return WaitStatus.ERROR
+
+    async def _policy_for(self, window: Window, tally: Tally) -> IntervalPolicy:
+        """Return the window's poll policy: a learned one bound to the source's history.
+
+        Only the first window learns (a re-opened one polls by the fallback).  Binding fits
+        the model at most once per source and refresh (:mod:`.learning`), in a thread.
+        """
+        poll = self.spec.poll
+        if window.index or not isinstance(poll, LEARNED):
+            return poll
+        scheduled_at = epoch_or_none(self.spec.scheduled_at)
+        knowledge = None
+        if self.ledger is not None and scheduled_at is not None and self.spec.source:
+            store = self.runtime.store_for(self.spec.store)
+            knowledge = await self.runtime.learner().knowledge(store, self.spec.source, self.tags)
+        args = (knowledge, scheduled_at, window.opens_at, window.closes_at)
+        try:
+            bound = await asyncio.to_thread(poll.bind, *args) if knowledge else poll.bind(*args)
+        except Exception:  # a model that cannot plan must not stop the wait
+            log.exception("Planning the pokes of %s failed; polling by the fallback", self.name)
+            return poll
+        return self._planned(bound, scheduled_at or 0.0, tally)
+
+    def _planned(self, bound: Bound, scheduled_at: float, tally: Tally) -> IntervalPolicy:
+        """Note the model and ETA a wait planned with (tally, log, metric); return its policy."""
+        if bound.model_version is None:
+            log.debug("%s: no usable history; polling by the fallback %r", self.name, bound.policy)
+            return bound.policy
+        self.runtime.metrics.incr(metrics.ADAPTIVE_PLANNED, self.tags)
+        tally.model_version = bound.model_version
+        eta = bound.eta
+        if eta is not None:
+            tally.eta = {
+                "at": scheduled_at + eta.median_s,
+                "low_at": scheduled_at + eta.low_s,
+                "high_at": scheduled_at + eta.high_s,
+                "arrives": eta.arrives,
+            }
+        offsets = bound.plan.offsets if bound.plan else ()
+        log.info(
+            "%s: model %s predicts arrival %s (80%%: %s to %s, arrives %.0f%%); %d pokes planned",
+            self.name,
+            bound.model_version,
+            *(_clock_time(tally.eta[k]) if tally.eta else "?" for k in ("at", "low_at", "high_at")),
+            100.0 * (eta.arrives if eta else 0.0),
+            len(offsets),
+        )
+        log.debug("%s: planned poke offsets after the scheduled time: %s", self.name, offsets)
+        return bound.policy
 
     def _error_delay(self, key: str) -> Callable[[int], float]:
         """Return the retry strategy's backoff after the n-th probe error in a row."""

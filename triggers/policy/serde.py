@@ -59,6 +59,7 @@ def policy_kinds() -> Mapping[str, Callable[..., IntervalPolicy]]:
     left out (its configs then fail with "policy kind must be one of ...").
     """
     kinds = dict(POLICY_KINDS)
+    kinds.update(_learned_kinds())
     for entry in metadata.entry_points(group=ENTRY_POINT_GROUP):
         if entry.name in kinds:
             continue
@@ -67,6 +68,13 @@ def policy_kinds() -> Mapping[str, Callable[..., IntervalPolicy]]:
         except Exception:  # a broken plugin must not break the built-in kinds
             log.exception("Cannot load waitwise policy %s = %s", entry.name, entry.value)
     return kinds
+
+
+def _learned_kinds() -> dict[str, Callable[..., IntervalPolicy]]:
+    """Return the policies that learn from history (imported here: they build on this package)."""
+    from waitwise.triggers.adaptive.policy import Adaptive, RecentAverage
+
+    return {Adaptive.kind: Adaptive, RecentAverage.kind: RecentAverage}
 
 
 def policy_from_config(config: Mapping[str, JSON]) -> IntervalPolicy:

@@ -13,9 +13,11 @@ Derived figures the readers need and how to get them::
     slack           deadline_at - detected_at      (alert before the deadline)
     arrival bounds  (last_miss_at, first_seen_at]  (the data landed in between)
 
-Schemas: 2 (current) adds ``last_miss_at``. Schema-1 records (written by 0.1.0) are read
-as they are: ``schema`` stays 1 and ``last_miss_at`` is ``None`` (unknown, not "no
-miss"), and :meth:`WaitRecord.to_json_dict` writes them back without the field.
+Schemas: 2 adds ``last_miss_at``; 3 (current) adds what a learned policy predicted
+(``model_version``, ``eta_at`` and its 80% interval ``eta_low_at``/``eta_high_at``), so
+the prediction's error can be measured against ``first_seen_at``.  Older records are read
+as they are: ``schema`` stays, the fields they lack are ``None`` (unknown), and
+:meth:`WaitRecord.to_json_dict` writes them back without those fields.
 """
 
 from __future__ import annotations
@@ -29,8 +31,8 @@ from typing import Any, Final, TypeAlias
 
 from waitwise.triggers.errors import WaitRecordError
 
-WAIT_RECORD_SCHEMA: Final = 2
-READABLE_SCHEMAS: Final = (1, 2)
+WAIT_RECORD_SCHEMA: Final = 3
+READABLE_SCHEMAS: Final = (1, 2, 3)
 SOURCE_PATTERN: Final = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,99}")
 """Source names double as file and key names: no ``/``, no leading dot, <= 100 chars."""
 
@@ -86,8 +88,13 @@ _OPTIONAL_TIMES: Final = (
     "first_seen_at",
     "detected_at",
     "last_miss_at",
+    "eta_at",
+    "eta_low_at",
+    "eta_high_at",
 )
-_SINCE_SCHEMA_2: Final = frozenset({"last_miss_at"})
+_SINCE_SCHEMA_3: Final = ("model_version", "eta_at", "eta_low_at", "eta_high_at")
+_ADDED_AFTER: Final = {1: ("last_miss_at", *_SINCE_SCHEMA_3), 2: _SINCE_SCHEMA_3}
+"""The fields a record of each older schema does not have."""
 
 
 def _is_time(value: object) -> bool:
@@ -117,6 +124,10 @@ class WaitRecord:
     :param last_error_kind: class name of the last probe error, if any.
     :param last_miss_at: the last poke that found nothing, if any: the data arrived
         after it (and at or before ``first_seen_at``). ``None`` in schema-1 records.
+    :param model_version: the arrival model the wait planned its pokes with, if any.
+    :param eta_at: the predicted median arrival when the wait started, if any.
+    :param eta_low_at: the low end of the prediction's 80% interval.
+    :param eta_high_at: the high end of the prediction's 80% interval.
     :param schema: record schema version; readers reject versions they do not know.
     """
 
@@ -139,16 +150,20 @@ class WaitRecord:
     error_count: int = 0
     last_error_kind: str | None = None
     last_miss_at: float | None = None
+    model_version: str | None = None
+    eta_at: float | None = None
+    eta_low_at: float | None = None
+    eta_high_at: float | None = None
     schema: int = WAIT_RECORD_SCHEMA
 
     def __post_init__(self) -> None:
         if _plainly_valid(self):
             return
         validate_source(self.source)
-        if self.schema == 1 and self.last_miss_at is not None:
-            raise WaitRecordError(
-                f"a schema-1 record has no last_miss_at, got {self.last_miss_at!r}"
-            )
+        for name in _ADDED_AFTER.get(self.schema, ()):
+            if getattr(self, name) is not None:
+                value = getattr(self, name)
+                raise WaitRecordError(f"a schema-{self.schema} record has no {name}, got {value!r}")
         for name, ok, want in _CHECKS:
             value = getattr(self, name)
             if not ok(value):
@@ -168,8 +183,8 @@ class WaitRecord:
         """Return a JSON-able dict, the inverse of :meth:`from_json_dict`."""
         data = {name: getattr(self, name) for name in _FIELD_ORDER}
         data["outcome"] = self.outcome.value
-        if self.schema == 1:
-            del data["last_miss_at"]
+        for name in _ADDED_AFTER.get(self.schema, ()):
+            del data[name]
         return data
 
     @classmethod
@@ -184,7 +199,7 @@ class WaitRecord:
         if type(schema) is not int or schema not in READABLE_SCHEMAS:
             raise WaitRecordError(f"unsupported wait record schema {schema!r}")
         names = data.keys()
-        expected = _FIELDS_V1 if schema == 1 else _FIELDS
+        expected = _FIELDS - frozenset(_ADDED_AFTER.get(schema, ()))
         unknown, missing = names - expected, _REQUIRED - names
         if unknown or missing:
             diff = sorted(map(str, unknown | missing))
@@ -210,12 +225,12 @@ _CHECKS: Final[_Checks] = (
     *_check(_OPTIONAL_TIMES, lambda v: v is None or _is_time(v), "None or epoch seconds"),
     *_check(("outcome",), lambda v: isinstance(v, WaitOutcome), "a WaitOutcome"),
     *_check(("last_error_kind",), lambda v: v is None or isinstance(v, str), "None or a str"),
-    *_check(("schema",), lambda v: type(v) is int and v in READABLE_SCHEMAS, "1 or 2"),
+    *_check(("model_version",), lambda v: v is None or isinstance(v, str), "None or a str"),
+    *_check(("schema",), lambda v: type(v) is int and v in READABLE_SCHEMAS, "1, 2 or 3"),
 )
 """Every field's check, built once (records are decoded by the 100,000)."""
 _FIELD_ORDER: Final = tuple(f.name for f in fields(WaitRecord))
 _FIELDS: Final = frozenset(_FIELD_ORDER)
-_FIELDS_V1: Final = _FIELDS - _SINCE_SCHEMA_2
 _REQUIRED: Final = frozenset(f.name for f in fields(WaitRecord) if f.default is MISSING)
 _OUTCOMES: Final = {outcome.value: outcome for outcome in WaitOutcome}
 _NUMBER: Final = (int, float)
@@ -263,6 +278,22 @@ def _plainly_valid(r: WaitRecord) -> bool:
         and type(r.outcome) is WaitOutcome
         and (r.last_error_kind is None or type(r.last_error_kind) is str)
         and type(r.schema) is int
-        and (r.last_miss_at is None or (r.schema == 2 and _time(r.last_miss_at)))
+        and (r.last_miss_at is None or (r.schema >= 2 and _time(r.last_miss_at)))
         and r.schema in READABLE_SCHEMAS
+        and (
+            (
+                r.schema == 3
+                and (r.model_version is None or type(r.model_version) is str)
+                and (r.eta_at is None or _time(r.eta_at))
+                and (r.eta_low_at is None or _time(r.eta_low_at))
+                and (r.eta_high_at is None or _time(r.eta_high_at))
+            )
+            or (
+                r.schema < 3
+                and r.model_version is None
+                and r.eta_at is None
+                and r.eta_low_at is None
+                and r.eta_high_at is None
+            )
+        )
     )

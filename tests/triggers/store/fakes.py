@@ -29,6 +29,16 @@ NOW = T0 + 10 * 86_400.0
 """The stores' clock in tests: ten days after the first record."""
 
 
+NOT_IN_0_1_0 = ("last_miss_at", "model_version", "eta_at", "eta_low_at", "eta_high_at")
+"""The record fields 0.1.0 (schema 1) did not write."""
+
+
+def as_0_1_0(record: WaitRecord) -> dict[str, Any]:
+    """Return ``record`` as 0.1.0 wrote it: schema 1, without the later fields."""
+    data = {k: v for k, v in record.to_json_dict().items() if k not in NOT_IN_0_1_0}
+    return {**data, "schema": 1}
+
+
 def make_record(i: int, source: str = SRC, **changes: Any) -> WaitRecord:
     """Return the i-th wait of a daily DAG: run ``run-i``, ended at T0 + i minutes."""
     record = WaitRecord(

@@ -12,7 +12,7 @@ import pytest
 from waitwise.triggers.breaker import BreakerSnapshot
 from waitwise.triggers.store import CompactionPolicy, FileStore
 
-from .fakes import NOW, SRC, T0, bump, make_record
+from .fakes import NOW, SRC, T0, as_0_1_0, bump, make_record
 
 DAMAGED = [
     b"not json at all",
@@ -36,8 +36,7 @@ def warnings_of(caplog: pytest.LogCaptureFixture) -> list[str]:
 
 def v1_line(i: int) -> bytes:
     """Record i as 0.1.0 wrote it (schema 1, no last_miss_at)."""
-    data = {k: v for k, v in make_record(i).to_json_dict().items() if k != "last_miss_at"}
-    return json.dumps({**data, "schema": 1}).encode()
+    return json.dumps(as_0_1_0(make_record(i))).encode()
 
 
 DAY_FILE = "days/20231114.jsonl"
@@ -97,7 +96,7 @@ async def test_history_written_by_0_1_0_is_read_then_folded_into_day_files(store
         before = await store.history(SRC)
         await store.compact(SRC)
     after = await store.history(SRC)
-    assert ([r.schema for r in before], after, legacy.exists()) == ([1, 1, 2], before, False)
+    assert ([r.schema for r in before], after, legacy.exists()) == ([1, 1, 3], before, False)
     assert (tmp_path / SRC / "history.jsonl.corrupt").read_bytes() == DAMAGED[0] + b"\n"
     assert f"Moved 1 damaged entries to {legacy}.corrupt" in warnings_of(caplog)
 

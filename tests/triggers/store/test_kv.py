@@ -25,7 +25,7 @@ from waitwise.triggers.store import (
 from waitwise.triggers.store.kv_layout import digest
 from waitwise.triggers.store.segments import encode_segment
 
-from .fakes import NOW, SRC, T0, MemoryKV, bump, make_record
+from .fakes import NOW, SRC, T0, MemoryKV, as_0_1_0, bump, make_record
 
 MANUAL = CompactionPolicy(every=None)
 
@@ -182,12 +182,11 @@ async def test_a_segment_that_does_not_read_back_keeps_its_inputs(store, kv, sle
 
 
 async def test_records_written_by_0_1_0_are_read_and_compacted(store, kv):
-    v1 = {k: v for k, v in make_record(1).to_json_dict().items() if k != "last_miss_at"}
-    kv.data[wait_key(1)] = json.dumps({**v1, "schema": 1})
+    kv.data[wait_key(1)] = json.dumps(as_0_1_0(make_record(1)))
     await store.append(make_record(2))
     before = await store.history(SRC)
     await store.compact(SRC)
-    assert [r.schema for r in before] == [1, 2]
+    assert [r.schema for r in before] == [1, 3]
     assert (await store.history(SRC), wait_key(1) in kv.data) == (before, False)
 
 

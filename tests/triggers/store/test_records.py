@@ -15,7 +15,7 @@ from waitwise.triggers.store import (
     validate_source,
 )
 
-from .fakes import T0, make_record
+from .fakes import NOT_IN_0_1_0, T0, make_record
 
 GOOD = make_record(1).to_json_dict()
 
@@ -69,7 +69,10 @@ def test_invalid_sources(source):
         ({"detected_at": "now"}, "detected_at must be None or epoch seconds, got 'now'"),
         ({"outcome": "success"}, "outcome must be a WaitOutcome, got 'success'"),
         ({"last_error_kind": 3}, "last_error_kind must be None or a str, got 3"),
-        ({"schema": 3}, "schema must be 1 or 2, got 3"),
+        ({"schema": 4}, "schema must be 1, 2 or 3, got 4"),
+        ({"model_version": 3}, "model_version must be None or a str, got 3"),
+        ({"eta_at": math.inf}, "eta_at must be None or epoch seconds, got inf"),
+        ({"schema": 2, "eta_high_at": 5.0}, "a schema-2 record has no eta_high_at, got 5.0"),
         ({"last_miss_at": -5.0}, "last_miss_at must be None or epoch seconds, got -5.0"),
         ({"schema": 1, "last_miss_at": 5.0}, "a schema-1 record has no last_miss_at, got 5.0"),
     ],
@@ -101,8 +104,10 @@ def test_damaged_json_is_rejected_with_a_clear_error(data, message):
     assert str(excinfo.value) == message
 
 
-V1 = {k: v for k, v in GOOD.items() if k != "last_miss_at"} | {"schema": 1}
+V1 = {k: v for k, v in GOOD.items() if k not in NOT_IN_0_1_0} | {"schema": 1}
 """A record as 0.1.0 wrote it: schema 1, no last_miss_at."""
+V2 = {k: v for k, v in GOOD.items() if k not in NOT_IN_0_1_0[1:]} | {"schema": 2}
+"""A record as 0.2 wrote it: schema 2, no prediction."""
 
 
 def test_schema_1_records_are_read_as_they_are_and_written_back_unchanged():
@@ -115,9 +120,25 @@ def test_a_schema_1_record_with_last_miss_at_is_damaged():
         WaitRecord.from_json_dict({**V1, "last_miss_at": 1.0})
 
 
-def test_new_records_are_schema_2_with_last_miss_at():
-    record = make_record(1, last_miss_at=T0 + 50)
-    assert (record.schema, record.to_json_dict()["last_miss_at"]) == (2, T0 + 50)
+def test_schema_2_records_are_read_as_they_are_and_written_back_unchanged():
+    record = WaitRecord.from_json_dict(V2)
+    assert (record.schema, record.eta_at, record.to_json_dict()) == (2, None, V2)
+
+
+def test_a_schema_2_record_with_a_prediction_is_damaged():
+    with pytest.raises(WaitRecordError, match=r"fields differ from schema: \['eta_at'\]"):
+        WaitRecord.from_json_dict({**V2, "eta_at": 1.0})
+
+
+def test_new_records_are_schema_3_with_last_miss_at_and_the_prediction():
+    record = make_record(1, last_miss_at=T0 + 50, model_version="12-ab", eta_at=T0 + 60)
+    data = record.to_json_dict()
+    assert (record.schema, data["last_miss_at"], data["model_version"], data["eta_at"]) == (
+        3,
+        T0 + 50,
+        "12-ab",
+        T0 + 60,
+    )
 
 
 def test_optional_fields_may_be_absent_in_json():

@@ -1,0 +1,44 @@
+"""Learning from a source's wait history: arrival model, adaptive polling, ETA, replay.
+
+Pure: numpy and the stdlib, no clock, no I/O.  The engine feeds it a source's history
+records (:class:`Knowledge`); :func:`replay` runs the same binding and scheduling code
+without Airflow.
+
+- :mod:`.observations`: records -> censored arrival intervals.
+- :mod:`.turnbull`: the nonparametric estimate of an interval-censored distribution.
+- :mod:`.model`: recency weights, drift, change of pattern, weekday and hour groups.
+- :mod:`.planner`: the poke plan that meets a latency target with the fewest pokes.
+- :mod:`.policy`: :class:`Adaptive` and :class:`RecentAverage`, configurable like any policy.
+- :mod:`.replay`: :func:`replay`, :class:`Arrival`.
+"""
+
+from __future__ import annotations
+
+from .knowledge import Knowledge
+from .model import ArrivalModel, Distribution, Learning, fit
+from .observations import Observation, from_records, observe
+from .planner import Plan, plan
+from .policy import Adaptive, Bound, Eta, Planned, RecentAverage
+from .replay import Arrival, Replayed, named_policy, replay
+
+__all__ = [
+    "Adaptive",
+    "Arrival",
+    "ArrivalModel",
+    "Bound",
+    "Distribution",
+    "Eta",
+    "Knowledge",
+    "Learning",
+    "Observation",
+    "Plan",
+    "Planned",
+    "RecentAverage",
+    "Replayed",
+    "fit",
+    "from_records",
+    "named_policy",
+    "observe",
+    "plan",
+    "replay",
+]

@@ -1,0 +1,117 @@
+"""What a wait tells about its source's arrival: an interval, never the arrival itself.
+
+Polling sees only that the data landed between the last poke that found nothing and the
+one that found it.  Every observation is therefore an interval of *offsets*, seconds after
+the run's scheduled time (``scheduled_at``)::
+
+    detected on a later poke        (last_miss, first_seen]    interval-censored
+    detected on the first poke      [0, first_seen]            left-censored
+    never seen by the deadline      (last_miss, inf)           right-censored
+
+Data already there before the scheduled time counts as arriving at offset 0 (the model's
+domain is ``[0, inf)``).  The tries of one task instance see the same arrival, so their
+intervals are intersected into one observation.  Pure: stdlib only.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Final
+
+from waitwise.triggers.store.records import WaitOutcome, WaitRecord
+
+__all__ = ["MAX_OFFSET_S", "Observation", "from_records", "observe"]
+
+MAX_OFFSET_S: Final = 400 * 86_400.0
+"""The latest arrival offset taken seriously (400 days); a record beyond it is dropped."""
+
+_RIGHT_CENSORED: Final = frozenset({WaitOutcome.TIMEOUT, WaitOutcome.SKIPPED, WaitOutcome.ERROR})
+
+
+@dataclass(frozen=True, slots=True)
+class Observation:
+    """One run's arrival, known to lie in ``(after_s, by_s]`` seconds after ``scheduled_at``.
+
+    :param scheduled_at: the run's scheduled time, epoch seconds (seasonality and recency).
+    :param after_s: the arrival came after this offset (``0.0``: no poke missed it).
+    :param by_s: the arrival came at or before this offset; ``inf``: not seen at all.
+    :raises ValueError: naming the field, for NaN, negative, reversed or absurd values.
+    """
+
+    scheduled_at: float
+    after_s: float
+    by_s: float
+
+    def __post_init__(self) -> None:
+        if not (math.isfinite(self.scheduled_at) and self.scheduled_at >= 0):
+            raise ValueError(f"scheduled_at must be epoch seconds, got {self.scheduled_at!r}")
+        if not 0.0 <= self.after_s <= MAX_OFFSET_S:
+            raise ValueError(f"after_s must be in [0, {MAX_OFFSET_S:g}], got {self.after_s!r}")
+        if not self.after_s <= self.by_s:  # `not <=` so NaN fails too
+            raise ValueError(f"by_s must be >= after_s ({self.after_s!r}), got {self.by_s!r}")
+        if math.isfinite(self.by_s) and self.by_s > MAX_OFFSET_S:
+            raise ValueError(f"by_s must be <= {MAX_OFFSET_S:g} or inf, got {self.by_s!r}")
+
+    @property
+    def censored(self) -> bool:
+        """Return whether the data was never seen (right-censored)."""
+        return math.isinf(self.by_s)
+
+    @property
+    def width(self) -> float:
+        """Return the interval's width in seconds (``inf`` when right-censored)."""
+        return self.by_s - self.after_s
+
+    def intersect(self, other: Observation) -> Observation:
+        """Return what both observations of the same arrival say together.
+
+        Two tries of one run saw one arrival; if their intervals do not overlap (clock
+        skew between hosts), the later try's wins.
+        """
+        after, by = max(self.after_s, other.after_s), min(self.by_s, other.by_s)
+        if after > by:
+            return other
+        return Observation(self.scheduled_at, after, by)
+
+
+def _offset(at: float, scheduled_at: float) -> float:
+    return min(max(at - scheduled_at, 0.0), MAX_OFFSET_S)
+
+
+def observe(record: WaitRecord) -> Observation | None:
+    """Return what ``record`` says about the arrival, or ``None`` if nothing.
+
+    Nothing is learned from a wait without a scheduled time, one the breaker rejected,
+    one that was cancelled or re-opened (its final record speaks for it), one whose data
+    was there before its first poke but which does not say when (schema 1), or one whose
+    times lie beyond :data:`MAX_OFFSET_S`.
+    """
+    at = record.scheduled_at
+    if at is None or record.ended_at - at > MAX_OFFSET_S:
+        return None
+    miss = record.last_miss_at
+    after = _offset(miss, at) if miss is not None else 0.0
+    if record.outcome is WaitOutcome.SUCCESS and record.first_seen_at is not None:
+        by = _offset(record.first_seen_at, at)
+        return Observation(at, min(after, by), by)
+    if record.outcome in _RIGHT_CENSORED and miss is not None:
+        return Observation(at, after, math.inf)
+    return None
+
+
+def from_records(records: Iterable[WaitRecord]) -> list[Observation]:
+    """Return one observation per task instance with anything to say, oldest run first.
+
+    The tries of a task instance (same dag, task, run and map index) are intersected.
+    """
+    runs: dict[tuple[str, str, str, int], Observation] = {}
+    for record in records:
+        seen = observe(record)
+        if seen is None:
+            continue
+        run = (record.dag_id, record.task_id, record.run_id, record.map_index)
+        known = runs.get(run)
+        runs[run] = seen if known is None else known.intersect(seen)
+    return sorted(runs.values(), key=lambda o: (o.scheduled_at, o.after_s, o.by_s))

@@ -1,0 +1,86 @@
+"""Each source's history, read once and shared by every wait of the source on a loop.
+
+A learned policy (:mod:`waitwise.triggers.adaptive.policy`) binds to a source's
+:class:`~waitwise.triggers.adaptive.Knowledge` when a wait starts.  Reading the history
+goes through the store (on the Task SDK path: one request per segment), and building the
+knowledge and fitting the model cost CPU; both happen once per source per
+:data:`REFRESH_S`, whatever the number of waits: concurrent waits of a source share one
+read in flight.  Building runs in a worker thread, never on the event loop.
+
+A history that cannot be read leaves the source cold (its waits poll by the policy's
+fallback) for :data:`RETRY_S`; the failure is logged once per source until a read
+succeeds again, and counted each time (``waitwise.adaptive.fallbacks``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass
+from typing import Final
+
+from waitwise.triggers import metrics
+from waitwise.triggers.adaptive import Knowledge
+from waitwise.triggers.clock import Clock
+from waitwise.triggers.metrics import MetricsSink
+from waitwise.triggers.store import WaitStore
+
+__all__ = ["REFRESH_S", "RETRY_S", "Learner"]
+
+REFRESH_S: Final = 600.0
+"""How long a source's knowledge is used before the history is read again."""
+RETRY_S: Final = 60.0
+"""How long a source whose history could not be read stays cold before the next try."""
+
+log = logging.getLogger("waitwise.triggers.base")
+
+
+@dataclass(slots=True)
+class _Entry:
+    knowledge: Knowledge | None
+    until: float
+    failed: bool = False
+
+
+class Learner:
+    """The sources' knowledge on one event loop (see the module docstring)."""
+
+    def __init__(self, clock: Clock, sink: MetricsSink) -> None:
+        self._clock, self._metrics = clock, sink
+        self._known: dict[tuple[int, str], _Entry] = {}
+        self._reading: dict[tuple[int, str], asyncio.Task[_Entry]] = {}
+
+    async def knowledge(
+        self, store: WaitStore, source: str, tags: dict[str, str]
+    ) -> Knowledge | None:
+        """Return ``source``'s knowledge, reading the history when it is stale; never raises."""
+        key = (id(store), source)
+        entry = self._known.get(key)
+        if entry is not None and self._clock.now() < entry.until:
+            if entry.failed:
+                self._metrics.incr(metrics.ADAPTIVE_FALLBACKS, tags)
+            return entry.knowledge
+        task = self._reading.get(key)
+        if task is None:
+            task = asyncio.ensure_future(self._read(store, source, entry))
+            self._reading[key] = task
+            task.add_done_callback(lambda _: self._reading.pop(key, None))
+        fresh = await asyncio.shield(task)
+        self._known[key] = fresh
+        if fresh.failed:
+            self._metrics.incr(metrics.ADAPTIVE_FALLBACKS, tags)
+        return fresh.knowledge
+
+    async def _read(self, store: WaitStore, source: str, before: _Entry | None) -> _Entry:
+        try:
+            records = await store.history(source)
+            knowledge = await asyncio.to_thread(Knowledge.from_records, records)
+        except Exception:  # fail open: the waits poll by their fallback policy
+            if before is None or not before.failed:
+                log.warning(
+                    "The history of %s cannot be read; its waits poll by their fallback policy",
+                    source,
+                    exc_info=True,
+                )
+            return _Entry(None, self._clock.now() + RETRY_S, failed=True)
+        return _Entry(knowledge, self._clock.now() + REFRESH_S)
