@@ -40,6 +40,7 @@ from waitwise.triggers import (
     get_profile,
     runtime,
 )
+from waitwise.triggers.adaptive.policy import LEARNED, Adaptive
 from waitwise.triggers.engine.listeners import listeners_registered
 from waitwise.triggers.policy import policy_from_config, positive_seconds, rebuildable, span_bound
 from waitwise.triggers.spec import check_store
@@ -54,20 +55,41 @@ SCHEDULED_AT: Final = (
 
 
 def resolve_policy(
-    poll: IntervalPolicy | Mapping[str, Any] | None,
+    poll: IntervalPolicy | Mapping[str, Any] | str | None,
     *,
     poke_interval: float,
     exponential_backoff: bool,
     max_wait: float | None,
+    base: IntervalPolicy | None = None,
 ) -> IntervalPolicy:
     """Return the policy a sensor polls with.
 
-    ``poll`` wins; otherwise Airflow's own parameters keep their meaning: a constant
-    ``poke_interval``, or Airflow's exponential backoff with ``max_wait`` when
-    ``exponential_backoff=True``.
+    ``poll`` wins; otherwise ``base`` (the profile's), else Airflow's own parameters keep
+    their meaning: a constant ``poke_interval``, or Airflow's exponential backoff with
+    ``max_wait`` when ``exponential_backoff=True``.  ``poll="adaptive"`` learns from the
+    source's history (:class:`~waitwise.triggers.adaptive.Adaptive`): ``poke_interval`` is
+    its latency target, ``max_wait`` (default 1 h) its longest interval, and the policy above
+    its cold start.
 
     :raises PolicyConfigError: naming ``poll`` and its value when it is not a policy.
     """
+    if poll == "adaptive":
+        fallback = resolve_policy(
+            None,
+            poke_interval=poke_interval,
+            exponential_backoff=exponential_backoff,
+            max_wait=max_wait,
+            base=base,
+        )
+        longest = max(max_wait or 3600.0, poke_interval)
+        return Adaptive(poke_interval, max_interval_s=longest, fallback=fallback)
+    if isinstance(poll, str):
+        raise PolicyConfigError(
+            f"poll must be a waitwise interval policy (e.g. Exponential(...)) or 'adaptive', "
+            f"got {poll!r}"
+        )
+    if poll is None and base is not None:
+        return base
     if poll is None:
         if exponential_backoff:
             return AirflowExponential(poke_interval=poke_interval, max_wait=max_wait)
@@ -124,7 +146,9 @@ class PolicySensor(BaseSensorOperator):
 
     :param poll: the interval policy (``Exponential(...)``, ``FullJitter(...)``, ...). When
         omitted, the profile's poll policy, else ``poke_interval``/``exponential_backoff``/
-        ``max_wait`` with Airflow's meaning.
+        ``max_wait`` with Airflow's meaning.  ``"adaptive"`` (or ``Adaptive(...)``) learns
+        where to poke from the source's history (needs ``source``; see
+        :func:`resolve_policy`).
     :param profile: a :class:`~waitwise.triggers.profiles.ReliabilityProfile` or a preset
         name (``"high"``, ``"medium"``, ``"low"``).  Explicit ``timeout``, ``poll`` and
         ``soft_fail`` override the profile's.
@@ -140,7 +164,7 @@ class PolicySensor(BaseSensorOperator):
     def __init__(
         self,
         *,
-        poll: IntervalPolicy | Mapping[str, Any] | None = None,
+        poll: IntervalPolicy | Mapping[str, Any] | str | None = None,
         profile: str | ReliabilityProfile | None = None,
         source: str | None = None,
         store: Mapping[str, Any] | None = None,
@@ -153,12 +177,17 @@ class PolicySensor(BaseSensorOperator):
         _check_arguments(kwargs, deferrable=deferrable, start_from_trigger=start_from_trigger)
         super().__init__(**kwargs)
         self.policy = resolve_policy(
-            poll if poll is not None or self.profile is None else self.profile.poll,
+            poll,
             poke_interval=self.poke_interval,
             exponential_backoff=self.exponential_backoff,
             max_wait=_seconds_or_none(self.max_wait),
+            base=self.profile.poll if self.profile else None,
         )
         self.source = _validated_source(source)
+        if isinstance(self.policy, LEARNED) and self.source is None:
+            raise PolicyConfigError(
+                f"poll={self.policy!r} learns from a source's history: set source=<name>"
+            )
         self.store = dict(check_store(store if store is not None else {"kind": "airflow"}))
         self.scheduled_at = SCHEDULED_AT
         self.deferrable = deferrable

@@ -28,6 +28,7 @@ from dataclasses import dataclass, field, fields
 from types import MappingProxyType
 from typing import Any, Final
 
+from waitwise.triggers.adaptive.policy import LEARNED
 from waitwise.triggers.breaker import BreakerConfig
 from waitwise.triggers.errors import PolicyConfigError
 from waitwise.triggers.policy import (
@@ -105,6 +106,13 @@ def check_store(store: object) -> Mapping[str, str]:
     )
 
 
+def _check_poll(poll: object, source: object) -> None:
+    if not (hasattr(poll, "next_interval") and hasattr(poll, "to_config")):
+        raise PolicyConfigError(f"poll must be an interval policy, got {poll!r}")
+    if isinstance(poll, LEARNED) and source is None:
+        raise PolicyConfigError(f"poll={poll!r} learns from a source's history: set source=<name>")
+
+
 def _check_bool(name: str, value: object) -> None:
     if not isinstance(value, bool):
         raise PolicyConfigError(f"{name} must be True or False, got {value!r}")
@@ -159,8 +167,7 @@ class WaitSpec:
 
     def __post_init__(self) -> None:
         set_ = object.__setattr__
-        if not (hasattr(self.poll, "next_interval") and hasattr(self.poll, "to_config")):
-            raise PolicyConfigError(f"poll must be an interval policy, got {self.poll!r}")
+        _check_poll(self.poll, self.source)
         set_(self, "timeout", positive_seconds("timeout", self.timeout))
         set_(self, "airflow_timeout", optional_seconds("airflow_timeout", self.airflow_timeout))
         if self.started_at is not None and not _is_epoch(self.started_at):

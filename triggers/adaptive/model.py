@@ -253,12 +253,17 @@ class ArrivalModel:
         return "all"
 
     def _effective(self, name: str, arrivals: bool) -> float:
-        """Return the effective number ``(sum w)^2 / sum w^2`` of a group's observations."""
+        """Return a group's effective size: ``min((sum w)^2 / sum w^2, sum w)``.
+
+        The first is Kish's effective sample size; the second counts in newest-observation
+        units (weights are <= 1), so a group of old or discounted waits does not count as
+        many observations of today.
+        """
         member = self._groups.get(name)
         if member is None:
             return 0.0
         w = self._weights[member & np.isfinite(self._by)] if arrivals else self._weights[member]
-        return float(w.sum() ** 2 / (w @ w)) if w.size else 0.0
+        return min(float(w.sum() ** 2 / (w @ w)), float(w.sum())) if w.size else 0.0
 
     def _bandwidth(self, name: str) -> float:
         """Return the smoothing bandwidth of a group's arrival estimate (cached)."""

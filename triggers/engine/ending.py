@@ -66,6 +66,8 @@ async def finish(
     # second line per event is measurable CPU when thousands of files land at once.
     level = logging.DEBUG if status is WaitStatus.SUCCESS else logging.WARNING
     log.log(level, "%s", payload["message"])
+    if tally.poke_times is not None:
+        _log_pokes(wait, tally)
     event = final_event(spec, payload)
     task = wait.task
     if spec.xcom_push and isinstance(event, TaskSuccessEvent) and task is not None:
@@ -73,6 +75,13 @@ async def finish(
         if not await deliver(lambda: asyncio.to_thread(_push_xcom, task, payload), rt.clock, what):
             rt.metrics.incr(metrics.XCOM_FAILURES, wait.tags)  # the task still succeeds
     return event
+
+
+def _log_pokes(wait: Wait, tally: Tally) -> None:
+    """Log a learned wait's poke times, as offsets after the scheduled time (replay's terms)."""
+    scheduled_at = epoch_or_none(wait.spec.scheduled_at) or 0.0
+    offsets = ", ".join(f"{t - scheduled_at:.3f}" for t in tally.poke_times or ())
+    log.info("%s: pokes at +[%s]s after the scheduled time", wait.name, offsets)
 
 
 def message_for(wait: Wait, status: WaitStatus, tally: Tally, now: float) -> str:

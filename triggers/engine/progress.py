@@ -44,6 +44,7 @@ class Tally:
     last_miss_at: float | None = None  # the last poke that found nothing: arrival came after
     model_version: str | None = None  # the arrival model a learned policy planned with
     eta: dict[str, float] | None = None  # its prediction at the start, epoch seconds
+    poke_times: list[float] | None = None  # kept for learned policies: logged at the end
 
     def payload(self, status: WaitStatus, message: str, now: float) -> WaitPayload:
         """Return the event payload for a wait that ends ``now``."""
@@ -96,6 +97,8 @@ def settle_poke(
     than ``MIN_INTERVAL``; at or past ``closes_at`` the wait ends (``TIMEOUT``).
     """
     tally.pokes += 1
+    if tally.poke_times is not None and len(tally.poke_times) < MAX_POKE_TIMES:
+        tally.poke_times.append(now)
     if isinstance(result, BaseException):
         tally.failed(result)
         if not isinstance(result, ProbeError) or tally.errors_in_row > max_errors:
@@ -143,6 +146,8 @@ def log_decision(
     log.debug("%s not found at poke %d: next poke in %.3fs (%s)", name, tally.pokes, delay, why)
 
 
+MAX_POKE_TIMES: Final = 1_000
+"""Poke times a learned wait keeps for its closing log line."""
 DELIVERY_PAUSES: Final = (1.0, 4.0)
 """Seconds before the second and third attempt to deliver what a wait learned."""
 

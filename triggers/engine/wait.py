@@ -279,6 +279,7 @@ class Wait:
             return bound.policy
         self.runtime.metrics.incr(metrics.ADAPTIVE_PLANNED, self.tags)
         tally.model_version = bound.model_version
+        tally.poke_times = []
         eta = bound.eta
         if eta is not None:
             tally.eta = {
@@ -289,12 +290,14 @@ class Wait:
             }
         offsets = bound.plan.offsets if bound.plan else ()
         log.info(
-            "%s: model %s predicts arrival %s (80%%: %s to %s, arrives %.0f%%); %d pokes planned",
+            "%s: model %s predicts arrival %s (80%%: %s to %s, arrives %.0f%%); "
+            "%d pokes planned from +%.3fs after the scheduled time",
             self.name,
             bound.model_version,
             *(_clock_time(tally.eta[k]) if tally.eta else "?" for k in ("at", "low_at", "high_at")),
             100.0 * (eta.arrives if eta else 0.0),
             len(offsets),
+            offsets[0] if offsets else 0.0,
         )
         log.debug("%s: planned poke offsets after the scheduled time: %s", self.name, offsets)
         return bound.policy

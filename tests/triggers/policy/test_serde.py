@@ -26,8 +26,8 @@ from waitwise.triggers.policy import (
     policy_from_config,
     policy_kinds,
     rebuildable,
+    serde,
 )
-from waitwise.triggers.policy import serde
 from waitwise.triggers.policy._base import PolicyBase
 
 
