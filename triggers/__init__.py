@@ -8,6 +8,7 @@ The public API; everything else is reached through its module.  Layers, innermos
 
 from __future__ import annotations
 
+from waitwise.triggers.adaptive import Adaptive, RecentAverage
 from waitwise.triggers.base import PolicyTrigger
 from waitwise.triggers.breaker import BreakerConfig, BreakerSnapshot, BreakerState
 from waitwise.triggers.errors import (
@@ -50,6 +51,7 @@ __all__ = [
     "HIGH",
     "LOW",
     "MEDIUM",
+    "Adaptive",
     "AirflowExponential",
     "AirflowStore",
     "AlertThresholds",
@@ -74,6 +76,7 @@ __all__ = [
     "PolicyTrigger",
     "PollState",
     "ProbeError",
+    "RecentAverage",
     "ReliabilityProfile",
     "RetryStrategy",
     "Runtime",

@@ -12,6 +12,8 @@ from airflow.sdk.exceptions import AirflowSensorTimeout, TaskDeferred
 
 from waitwise.operators.base import DEADLINE_GRACE, result_from_event
 from waitwise.operators.file import FileArrivalSensor
+from waitwise.triggers import HIGH
+from waitwise.triggers.adaptive import Adaptive
 from waitwise.triggers.errors import PolicyConfigError
 from waitwise.triggers.file import FileArrivalTrigger
 from waitwise.triggers.policy import AirflowExponential, Constant, Exponential
@@ -70,6 +72,14 @@ def test_execute_defers_without_a_first_poke() -> None:
             AirflowExponential(poke_interval=5.0, max_wait=60.0),
         ),
         ({"poll": {"kind": "constant", "interval": 3.0}}, Constant(interval=3.0)),
+        (
+            {"poll": "adaptive", "source": "feed", "poke_interval": 30},
+            Adaptive(30.0, max_interval_s=3600.0, fallback=Constant(30.0)),
+        ),
+        (
+            {"poll": "adaptive", "source": "feed", "profile": "high"},
+            Adaptive(60.0, max_interval_s=3600.0, fallback=HIGH.poll),
+        ),
     ],
 )
 def test_airflow_parameters_keep_their_meaning(overrides: dict[str, Any], expected: object) -> None:
@@ -80,6 +90,11 @@ def test_airflow_parameters_keep_their_meaning(overrides: dict[str, Any], expect
     ("overrides", "match"),
     [
         ({"poll": "fast"}, "poll must be a waitwise interval policy .*'fast'"),
+        ({"poll": "adaptive"}, r"poll=Adaptive\(.*\) learns from a source's history: set source="),
+        (
+            {"poll": {"kind": "adaptive", "quantile": 2}, "source": "feed"},
+            r"Adaptive.quantile must be in \(0, 1\), got 2",
+        ),
         ({"timeout": -5}, "timeout must be a finite number > 0, got -5"),
         ({"poke_interval": 0}, "poke_interval must be a finite number > 0, got 0"),
         ({"filepath": " "}, "wait: filepath must be a non-empty string, got ' '"),
