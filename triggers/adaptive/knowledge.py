@@ -7,6 +7,7 @@ by :func:`~waitwise.triggers.adaptive.replay`), and fits a model lazily per
 
 from __future__ import annotations
 
+import bisect
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
@@ -31,7 +32,12 @@ class Knowledge:
 
     observations: Sequence[Observation]
     waits: Sequence[float] = ()
-    _models: dict[Learning, ArrivalModel | None] = field(default_factory=dict)
+    _models: dict[tuple[Learning, int], ArrivalModel | None] = field(default_factory=dict)
+    _known: list[float] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        self.observations = sorted(self.observations, key=lambda o: o.known_at)
+        self._known = [o.known_at for o in self.observations]
 
     @classmethod
     def from_records(cls, records: Iterable[WaitRecord]) -> Knowledge:
@@ -44,8 +50,15 @@ class Knowledge:
         ]
         return cls(from_records(records), tuple(max(w, 0.0) for w in waits[-RECENT_WAITS:]))
 
-    def model(self, learning: Learning) -> ArrivalModel | None:
-        """Return the model fitted with ``learning`` (once), ``None`` with too little history."""
-        if learning not in self._models:
-            self._models[learning] = fit(self.observations, learning)
-        return self._models[learning]
+    def model(self, learning: Learning, before: float | None = None) -> ArrivalModel | None:
+        """Return the model of what was known before ``before`` (epoch seconds; ``None``: all).
+
+        Fitted once per settings and prefix; ``None`` with too little history.  A wait asks
+        with its anchor, so a trigger rebuilt after a restart, which reads a history that has
+        grown since, plans with the same model as before the restart.
+        """
+        count = len(self._known) if before is None else bisect.bisect_left(self._known, before)
+        key = (learning, count)
+        if key not in self._models:
+            self._models[key] = fit(self.observations[:count], learning)
+        return self._models[key]

@@ -37,12 +37,15 @@ class Observation:
     :param scheduled_at: the run's scheduled time, epoch seconds (seasonality and recency).
     :param after_s: the arrival came after this offset (``0.0``: no poke missed it).
     :param by_s: the arrival came at or before this offset; ``inf``: not seen at all.
+    :param known_at: when the observation was recorded (the wait's end), epoch seconds; a
+        wait plans only with what was known when it started (``0.0``: always known).
     :raises ValueError: naming the field, for NaN, negative, reversed or absurd values.
     """
 
     scheduled_at: float
     after_s: float
     by_s: float
+    known_at: float = 0.0
 
     def __post_init__(self) -> None:
         if not (math.isfinite(self.scheduled_at) and self.scheduled_at >= 0):
@@ -53,6 +56,8 @@ class Observation:
             raise ValueError(f"by_s must be >= after_s ({self.after_s!r}), got {self.by_s!r}")
         if math.isfinite(self.by_s) and self.by_s > MAX_OFFSET_S:
             raise ValueError(f"by_s must be <= {MAX_OFFSET_S:g} or inf, got {self.by_s!r}")
+        if not (math.isfinite(self.known_at) and self.known_at >= 0):
+            raise ValueError(f"known_at must be epoch seconds, got {self.known_at!r}")
 
     @property
     def censored(self) -> bool:
@@ -73,7 +78,7 @@ class Observation:
         after, by = max(self.after_s, other.after_s), min(self.by_s, other.by_s)
         if after > by:
             return other
-        return Observation(self.scheduled_at, after, by)
+        return Observation(self.scheduled_at, after, by, max(self.known_at, other.known_at))
 
 
 def _offset(at: float, scheduled_at: float) -> float:
@@ -93,11 +98,12 @@ def observe(record: WaitRecord) -> Observation | None:
         return None
     miss = record.last_miss_at
     after = _offset(miss, at) if miss is not None else 0.0
+    known = record.ended_at
     if record.outcome is WaitOutcome.SUCCESS and record.first_seen_at is not None:
         by = _offset(record.first_seen_at, at)
-        return Observation(at, min(after, by), by)
+        return Observation(at, min(after, by), by, known)
     if record.outcome in _RIGHT_CENSORED and miss is not None:
-        return Observation(at, after, math.inf)
+        return Observation(at, after, math.inf, known)
     return None
 
 

@@ -77,12 +77,14 @@ class Bound:
     :param model_version: the model it planned with; ``None``: the fallback (cold start).
     :param eta: the predicted arrival at the window's start, if any.
     :param plan: the planned pokes, if any.
+    :param closes_at: a learned deadline before the window's own (dynamic timeouts), if any.
     """
 
     policy: IntervalPolicy
     model_version: str | None = None
     eta: Eta | None = None
     plan: Plan | None = None
+    closes_at: float | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -138,6 +140,12 @@ class Adaptive(PolicyBase):
     :param half_life_days: recency weighting of the history (:class:`~.model.Learning`).
     :param timezone: the DAG's timezone, for weekday and hour patterns.
     :param min_history: observed waits needed before the history is used.
+    :param dynamic_timeout: end the wait at a deadline learned from the history (see
+        :meth:`_deadline`), never later than the static one.
+    :param timeout_quantile: the share of arrivals the learned deadline covers (a profile's
+        ``reliability``).
+    :param timeout_margin: the learned deadline is this multiple of that quantile's offset.
+    :param min_timeout_s: the learned deadline comes at least this long after the start.
     """
 
     kind: ClassVar[str] = "adaptive"
@@ -148,9 +156,22 @@ class Adaptive(PolicyBase):
     half_life_days: float = 90.0
     timezone: str = "UTC"
     min_history: int = 10
+    dynamic_timeout: bool = False
+    timeout_quantile: float = 0.99
+    timeout_margin: float = 1.25
+    min_timeout_s: float = 60.0
 
     def __post_init__(self) -> None:
         check_seconds(self, "target_latency_s")
+        if not isinstance(self.dynamic_timeout, bool):
+            raise PolicyConfigError(
+                f"Adaptive.dynamic_timeout must be True or False, got {self.dynamic_timeout!r}"
+            )
+        tq = check_number(self, "timeout_quantile", 0.0)
+        if not 0.0 < tq < 1.0:
+            raise PolicyConfigError(f"Adaptive.timeout_quantile must be in (0, 1), got {tq!r}")
+        check_number(self, "timeout_margin", 1.0)
+        check_seconds(self, "min_timeout_s")
         check_number(self, "max_interval_s", self.target_latency_s, "target_latency_s")
         q = check_number(self, "quantile", 0.0)
         if not 0.0 < q < 1.0:
@@ -192,22 +213,44 @@ class Adaptive(PolicyBase):
 
         The fallback when there is no knowledge, no scheduled time or too little history.
         """
-        model = knowledge.model(self.learning) if knowledge is not None else None
-        if model is None or scheduled_at is None:
+        if knowledge is None or scheduled_at is None:
+            return Bound(self.cold)
+        model = knowledge.model(self.learning, before=opens_at)
+        if model is None:
             return Bound(self.cold)
         dist = model.distribution(scheduled_at)
-        start, deadline = opens_at - scheduled_at, closes_at - scheduled_at
-        budget = SAFETY * (1.0 - self.quantile)
+        start = opens_at - scheduled_at
+        deadline = self._deadline(dist, scheduled_at, opens_at, closes_at)
         found = plan(
             dist,
             max(start, 0.0),
-            max(deadline, 0.0),
+            max(deadline - scheduled_at, 0.0),
             dense=self.target_latency_s,
             sparse=self.max_interval_s,
-            budget=budget,
+            budget=SAFETY * (1.0 - self.quantile),
         )
-        policy = Planned(tuple(found.offsets), max(start, 0.0), self.max_interval_s)
-        return Bound(policy, model.version, Eta.of(dist, max(start, 0.0)), found)
+        policy = Planned(tuple(found.offsets), start, self.max_interval_s)
+        eta = Eta.of(dist, max(start, 0.0))
+        closes = deadline if deadline < closes_at else None
+        return Bound(policy, model.version, eta, found, closes)
+
+    def _deadline(
+        self, dist: Distribution, scheduled_at: float, opens_at: float, closes_at: float
+    ) -> float:
+        """Return the window's deadline: learned when ``dynamic_timeout``, else ``closes_at``.
+
+        Learned: ``scheduled_at + timeout_margin * Q(timeout_quantile)``, ``Q`` the arrival
+        quantile, at least ``min_timeout_s`` after the opening and never past ``closes_at``
+        (the static timeout, and Airflow's own trigger timeout above it).  When the history
+        cannot say when that share of the data arrives, the static deadline stands.
+        """
+        if not self.dynamic_timeout:
+            return closes_at
+        quantile = dist.quantile(self.timeout_quantile)
+        if quantile is None:
+            return closes_at
+        learned = scheduled_at + self.timeout_margin * quantile
+        return min(max(learned, opens_at + self.min_timeout_s), closes_at)
 
 
 @dataclass(frozen=True, slots=True)

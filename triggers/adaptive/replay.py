@@ -202,6 +202,8 @@ def _poll(wait: Arrival, bound: Bound, key: str) -> Replayed:
     """Poke as the trigger does: at the start, by the policy, and at the deadline."""
     offsets = [wait.started_after_s]
     arrival, deadline = wait.arrived_after_s, wait.deadline_s
+    if bound.closes_at is not None:  # a learned deadline (dynamic timeouts)
+        deadline = min(deadline, bound.closes_at - wait.epoch)
     state = PollState()
     while not (arrival is not None and offsets[-1] >= arrival) and offsets[-1] < deadline:
         if len(offsets) >= MAX_POKES:
@@ -226,10 +228,11 @@ def _poll(wait: Arrival, bound: Bound, key: str) -> Replayed:
 def _observation(wait: Arrival, result: Replayed) -> Observation:
     """Return what the trigger would record of ``result``: the interval it bounds."""
     offsets = result.poke_offsets
+    known = wait.epoch + offsets[-1]
     if result.detected:
         after = offsets[-2] if len(offsets) > 1 else 0.0
-        return Observation(wait.epoch, after, offsets[-1])
-    return Observation(wait.epoch, offsets[-1], math.inf)
+        return Observation(wait.epoch, after, offsets[-1], known)
+    return Observation(wait.epoch, offsets[-1], math.inf, known)
 
 
 def _seed_history(

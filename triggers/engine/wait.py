@@ -227,13 +227,13 @@ class Wait:
         """Hand the window to the loop's poll hub; return how it ended."""
         rt = self.runtime
         key = self.key + (f"#w{window.index}" if window.index else "")
-        policy = await self._policy_for(window, tally)
+        policy, closes_at = await self._policy_for(window, tally)
         future: asyncio.Future[WaitStatus] = asyncio.get_running_loop().create_future()
         watch = Watch(
             query=self.query,
             prober=self.prober,
             schedule=Schedule.resumed(policy, key, window.opens_at, rt.clock.now()),
-            closes_at=window.closes_at,
+            closes_at=closes_at,
             tally=tally,
             future=future,
             error_delay=self._error_delay(key),
@@ -250,15 +250,16 @@ class Wait:
             tally.failed(exc)
             return WaitStatus.ERROR
 
-    async def _policy_for(self, window: Window, tally: Tally) -> IntervalPolicy:
-        """Return the window's poll policy: a learned one bound to the source's history.
+    async def _policy_for(self, window: Window, tally: Tally) -> tuple[IntervalPolicy, float]:
+        """Return the window's poll policy and deadline, learned from the source's history.
 
         Only the first window learns (a re-opened one polls by the fallback).  Binding fits
-        the model at most once per source and refresh (:mod:`.learning`), in a thread.
+        the model at most once per source and refresh (:mod:`.learning`), in a thread.  A
+        learned deadline (dynamic timeouts) can only come before the window's own.
         """
         poll = self.spec.poll
         if window.index or not isinstance(poll, LEARNED):
-            return poll
+            return poll, window.closes_at
         scheduled_at = epoch_or_none(self.spec.scheduled_at)
         knowledge = None
         if self.ledger is not None and scheduled_at is not None and self.spec.source:
@@ -269,8 +270,19 @@ class Wait:
             bound = await asyncio.to_thread(poll.bind, *args) if knowledge else poll.bind(*args)
         except Exception:  # a model that cannot plan must not stop the wait
             log.exception("Planning the pokes of %s failed; polling by the fallback", self.name)
-            return poll
-        return self._planned(bound, scheduled_at or 0.0, tally)
+            return poll, window.closes_at
+        closes_at = window.closes_at
+        if bound.closes_at is not None and bound.closes_at < closes_at:
+            if tally.deadline == closes_at:  # the wait's last window: its deadline moves
+                tally.deadline = bound.closes_at
+            closes_at = bound.closes_at
+            log.info(
+                "%s: learned deadline %s (the static one: %s)",
+                self.name,
+                _clock_time(closes_at),
+                _clock_time(window.closes_at),
+            )
+        return self._planned(bound, scheduled_at or 0.0, tally), closes_at
 
     def _planned(self, bound: Bound, scheduled_at: float, tally: Tally) -> IntervalPolicy:
         """Note the model and ETA a wait planned with (tally, log, metric); return its policy."""

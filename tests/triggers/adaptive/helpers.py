@@ -20,10 +20,11 @@ def polled(
     for day, arrival in enumerate(arrivals):
         at = start + day * DAY
         if arrival is None or arrival > deadline:
-            seen.append(Observation(at, math.floor(deadline / every) * every, math.inf))
+            last = math.floor(deadline / every) * every
+            seen.append(Observation(at, last, math.inf, at + last))
             continue
         by = math.ceil(max(arrival, 0.0) / every) * every
-        seen.append(Observation(at, max(by - every, 0.0), by))
+        seen.append(Observation(at, max(by - every, 0.0), by, at + by))
     return seen
 
 

@@ -12,6 +12,7 @@ from waitwise.triggers.adaptive import Observation, from_records, observe
 from waitwise.triggers.store import WaitOutcome, WaitRecord
 
 S = 1_700_000_000.0
+K = S + 100  # when the records were written (ended_at): what a wait can know
 
 
 def rec(i: int = 1, **changes: Any) -> WaitRecord:
@@ -21,11 +22,11 @@ def rec(i: int = 1, **changes: Any) -> WaitRecord:
 
 def test_a_later_poke_bounds_the_arrival_on_both_sides() -> None:
     seen = observe(rec(last_miss_at=S + 40, first_seen_at=S + 60))
-    assert seen == Observation(S, 40.0, 60.0)
+    assert seen == Observation(S, 40.0, 60.0, K)
 
 
 def test_a_hit_on_the_first_poke_is_left_censored() -> None:
-    assert observe(rec(first_seen_at=S + 5)) == Observation(S, 0.0, 5.0)
+    assert observe(rec(first_seen_at=S + 5)) == Observation(S, 0.0, 5.0, K)
 
 
 @pytest.mark.parametrize("outcome", [WaitOutcome.TIMEOUT, WaitOutcome.SKIPPED, WaitOutcome.ERROR])
@@ -33,7 +34,7 @@ def test_a_wait_that_never_saw_the_data_is_right_censored_at_its_last_miss(
     outcome: WaitOutcome,
 ) -> None:
     seen = observe(rec(outcome=outcome, last_miss_at=S + 300))
-    assert seen == Observation(S, 300.0, math.inf)
+    assert seen == Observation(S, 300.0, math.inf, K)
 
 
 @pytest.mark.parametrize(
@@ -52,7 +53,7 @@ def test_records_that_say_nothing_about_arrival_are_left_out(changes: dict[str, 
 
 
 def test_data_there_before_the_scheduled_time_arrived_at_offset_0() -> None:
-    assert observe(rec(started_at=S - 50, first_seen_at=S - 10)) == Observation(S, 0.0, 0.0)
+    assert observe(rec(started_at=S - 50, first_seen_at=S - 10)) == Observation(S, 0.0, 0.0, K)
 
 
 def test_the_tries_of_one_task_instance_are_one_arrival() -> None:
@@ -60,8 +61,8 @@ def test_the_tries_of_one_task_instance_are_one_arrival() -> None:
     second = rec(1, try_number=2, last_miss_at=S + 320, first_seen_at=S + 380)
     other = rec(2, first_seen_at=S + 10)
     assert from_records([second, other, first]) == [
-        Observation(S, 0.0, 10.0),
-        Observation(S, 320.0, 380.0),
+        Observation(S, 0.0, 10.0, K),
+        Observation(S, 320.0, 380.0, K),
     ]
 
 
@@ -75,6 +76,7 @@ def test_the_tries_of_one_task_instance_are_one_arrival() -> None:
         ((S, 5.0, 4.0), "by_s"),
         ((S, 5.0, math.nan), "by_s"),
         ((S, 5.0, 1e12), "by_s"),
+        ((S, 5.0, 6.0, math.nan), "known_at"),
     ],
 )
 def test_bad_observations_are_refused_naming_the_field(args: tuple[float, ...], field: str) -> None:

@@ -101,3 +101,42 @@ def test_recent_average_refuses_a_bad_window() -> None:
     with pytest.raises(PolicyConfigError, match="window must be an int >= 1, got 0"):
         RecentAverage(window=0)
     assert math.isfinite(RecentAverage().max_interval)
+
+
+def test_a_learned_deadline_covers_the_quantile_with_a_margin_and_only_shortens() -> None:
+    knowledge = Knowledge(polled(normal_days(200, 3600, 120, seed=2), 30))
+    at = T0 + 200 * DAY
+    policy = Adaptive(dynamic_timeout=True, timeout_quantile=0.99, timeout_margin=1.25)
+    bound = policy.bind(knowledge, at, at, at + 6 * 3600)
+    assert bound.closes_at is not None
+    # Q(0.99) of N(3600, 120) is about 3880 s: the deadline is 1.25 times that.
+    assert 1.25 * 3750 < bound.closes_at - at < 1.25 * 4050
+    assert bound.plan is not None
+    assert bound.plan.offsets[-1] == bound.closes_at - at  # the last poke at the deadline
+    short = policy.bind(knowledge, at, at, at + 3000)  # the static deadline comes first
+    assert short.closes_at is None
+    late_start = policy.bind(knowledge, at, at + 5000, at + 6 * 3600)
+    assert late_start.closes_at == at + 5000 + policy.min_timeout_s
+    assert Adaptive().bind(knowledge, at, at, at + 6 * 3600).closes_at is None  # opt-in
+
+
+def test_no_learned_deadline_when_the_history_cannot_say() -> None:
+    rng = random.Random(3)
+    days = [None if rng.random() < 0.3 else 3600.0 for _ in range(100)]
+    knowledge = Knowledge(polled(days, 60))
+    at = T0 + 100 * DAY
+    bound = Adaptive(dynamic_timeout=True).bind(knowledge, at, at, at + 6 * 3600)
+    assert bound.model_version is not None
+    assert bound.closes_at is None  # 30% never arrive: no 99% quantile
+
+
+def test_a_wait_plans_only_with_what_was_known_when_it_started() -> None:
+    obs = polled(normal_days(40, 3600, 120, seed=5), 30)
+    knowledge = Knowledge(obs)
+    known = sorted(o.known_at for o in obs)
+    before = Adaptive().bind(knowledge, T0 + 40 * DAY, known[20], known[20] + 3600)
+    assert before.model_version is not None
+    assert before.model_version.startswith("20-")
+    assert Adaptive().bind(
+        knowledge, T0 + 40 * DAY, known[-1] + 1, known[-1] + 3601
+    ).model_version != (before.model_version)

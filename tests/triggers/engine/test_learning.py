@@ -138,3 +138,20 @@ async def test_without_history_a_learned_wait_polls_by_its_fallback(tmp_path: Pa
     )
     assert (event.payload["status"], event.payload["model_version"]) == ("success", None)
     assert clock.sleeps[:2] == [5.0, 5.0]
+
+
+async def test_a_learned_deadline_ends_the_wait_early_and_is_recorded(tmp_path: Path) -> None:
+    store, clock = FileStore(tmp_path), FakeClock(now_s=T0)
+    await store.append_many(history(30))
+    poll = Adaptive(
+        5.0, max_interval_s=60.0, dynamic_timeout=True, timeout_quantile=0.9, timeout_margin=1.2
+    ).to_config()
+    trigger = scripted(poll=poll, timeout=600.0, source="feed", scheduled_at=_iso(T0))
+    event = await drive(trigger, Runtime(clock=clock, metrics=RecordingSink(), store=store))
+    payload: dict[str, Any] = event.payload
+    # Arrivals came 95-105 s after the schedule: Q(0.9) ~ 104 s, times 1.2 ~ 125 s (not 600 s).
+    assert payload["status"] == "timeout"
+    assert 115 <= payload["deadline"] - T0 <= 135
+    assert clock.now_s == payload["deadline"]
+    record = (await store.history("feed"))[-1]
+    assert (record.outcome, record.deadline_at) == (WaitOutcome.TIMEOUT, payload["deadline"])
