@@ -26,6 +26,8 @@ BREAKER_EVENT_PREFIX: Final = "waitwise.breaker."
 BREAKER_UNAVAILABLE: Final = "waitwise.breaker.unavailable"
 ADAPTIVE_FALLBACKS: Final = "waitwise.adaptive.fallbacks"
 """A learned policy's wait polled by its fallback: the source's history could not be read."""
+ADAPTIVE_LATE: Final = "waitwise.adaptive.late"
+"""A learned policy's wait polled by its fallback: its plan was not ready in time."""
 ADAPTIVE_PLANNED: Final = "waitwise.adaptive.planned"
 """A learned policy's wait planned its pokes from the source's history."""
 

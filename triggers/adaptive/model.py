@@ -52,6 +52,7 @@ __all__ = [
     "Distribution",
     "Learning",
     "fit",
+    "fit_arrays",
 ]
 
 MIN_GROUP_WEIGHT: Final = 8.0
@@ -376,13 +377,21 @@ def fit(
 
     Deterministic: the same observations and settings give the same model and version.
     """
+    at = np.array([o.scheduled_at for o in observations], dtype=np.float64)
+    after = np.array([o.after_s for o in observations], dtype=np.float64)
+    by = np.array([o.by_s for o in observations], dtype=np.float64)
+    return fit_arrays(at, after, by, learning)
+
+
+def fit_arrays(
+    at: Floats, after: Floats, by: Floats, learning: Learning | None = None
+) -> ArrivalModel | None:
+    """Return :func:`fit` of observations given as arrays (scheduled times, bounds), any order."""
     learning = learning or Learning()
-    if len(observations) < learning.min_history:
+    if at.size < learning.min_history:
         return None
-    ordered = sorted(observations, key=lambda o: (o.scheduled_at, o.after_s, o.by_s))
-    at = np.array([o.scheduled_at for o in ordered])
-    after = np.array([o.after_s for o in ordered])
-    by = np.array([o.by_s for o in ordered])
+    order = np.lexsort((by, after, at))
+    at, after, by = at[order], after[order], by[order]
     model = _build(learning, at, after, by)
     start = _change_point(model)
     return model if start is None else _build(learning, at, after, by, start)

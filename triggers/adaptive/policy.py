@@ -215,10 +215,10 @@ class Adaptive(PolicyBase):
         """
         if knowledge is None or scheduled_at is None:
             return Bound(self.cold)
-        model = knowledge.model(self.learning, before=opens_at)
-        if model is None:
+        found_model = knowledge.distribution(self.learning, opens_at, scheduled_at)
+        if found_model is None:
             return Bound(self.cold)
-        dist = model.distribution(scheduled_at)
+        model, dist = found_model
         start = opens_at - scheduled_at
         deadline = self._deadline(dist, scheduled_at, opens_at, closes_at)
         found = plan(

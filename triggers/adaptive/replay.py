@@ -60,7 +60,8 @@ class Arrival:
     :param arrived_after_s: when the data landed, seconds after ``scheduled_at``; ``None``
         when it never did.
     :param timeout_s: the wait's timeout, counted from its start.
-    :param started_after_s: when the sensor started, seconds after ``scheduled_at``.
+    :param started_after_s: when the sensor started, seconds after ``scheduled_at`` (negative:
+        before it).
     :raises ValueError: naming the field, for a naive datetime or NaN, negative or
         far-future offsets.
     """
@@ -81,8 +82,11 @@ class Arrival:
                 continue
             if isinstance(value, bool) or not isinstance(value, int | float):
                 raise ValueError(f"{name} must be a number of seconds, got {value!r}")
-            if not 0.0 <= value <= MAX_OFFSET_S:
-                raise ValueError(f"{name} must be in [0, {MAX_OFFSET_S:g}] seconds, got {value!r}")
+            low = -MAX_OFFSET_S if name == "started_after_s" else 0.0
+            if not low <= value <= MAX_OFFSET_S:
+                raise ValueError(
+                    f"{name} must be in [{low:g}, {MAX_OFFSET_S:g}] seconds, got {value!r}"
+                )
         if not self.timeout_s > 0:
             raise ValueError(f"timeout_s must be > 0, got {self.timeout_s!r}")
 

@@ -32,7 +32,7 @@ __all__ = ["MAX_CELLS", "Estimate", "estimate"]
 
 MAX_CELLS: Final = 400
 TOLERANCE: Final = 1e-7
-MAX_ROUNDS: Final = 2_000
+MAX_ROUNDS: Final = 1_000
 
 Floats = NDArray[np.float64]
 
@@ -144,22 +144,39 @@ def estimate(
 def _self_consistent(
     first: NDArray[np.intp], last: NDArray[np.intp], w: Floats, cells: int
 ) -> Floats:
-    """Run the self-consistency rounds (module docstring) to convergence."""
+    """Run the self-consistency rounds (module docstring) to convergence, accelerated.
+
+    Plain EM creeps (thousands of rounds on a few hundred cells); SQUAREM (Varadhan and
+    Roland 2008) extrapolates along two EM steps, ``p0 - 2 a r + a^2 v`` with ``r = p1 - p0``,
+    ``v = p2 - 2 p1 + p0``, ``a = -|r| / |v|`` (at most -1), projects onto the simplex and
+    takes one EM step from there; it converges to the same fixed point in a tenth of the
+    rounds.  When the extrapolation leaves the simplex badly, it falls back to ``p2``.
+    """
     covered = np.zeros(cells + 1)
     np.add.at(covered, first, 1.0)
     np.add.at(covered, last + 1, -1.0)
     p = np.where(np.cumsum(covered)[:cells] > 0, 1.0, 0.0)
     p /= p.sum()
     total = w.sum()
-    for _ in range(MAX_ROUNDS):
-        cum = np.concatenate(([0.0], np.cumsum(p)))
+
+    def step(q: Floats) -> Floats:
+        cum = np.concatenate(([0.0], np.cumsum(q)))
         share = w / np.maximum(cum[last + 1] - cum[first], 1e-300)
         flow = np.zeros(cells + 1)
         np.add.at(flow, first, share)
         np.add.at(flow, last + 1, -share)
-        new = p * np.cumsum(flow)[:cells] / total
-        new /= new.sum()
+        new = q * np.cumsum(flow)[:cells] / total
+        return np.asarray(new / new.sum(), dtype=np.float64)
+
+    for _ in range(MAX_ROUNDS):
+        p1 = step(p)
+        p2 = step(p1)
+        r, v = p1 - p, p2 - 2.0 * p1 + p
+        norm_v = float(np.linalg.norm(v))
+        alpha = min(-float(np.linalg.norm(r)) / norm_v, -1.0) if norm_v > 0 else -1.0
+        jump = np.clip(p - 2.0 * alpha * r + alpha * alpha * v, 0.0, None)
+        new = step(jump / jump.sum()) if jump.sum() > 0 else p2
         if float(np.max(np.abs(new - p))) < TOLERANCE:
-            return np.asarray(new, dtype=np.float64)
+            return new
         p = new
     return np.asarray(p, dtype=np.float64)

@@ -10,6 +10,14 @@ read in flight.  Building runs in a worker thread, never on the event loop.
 A history that cannot be read leaves the source cold (its waits poll by the policy's
 fallback) for :data:`RETRY_S`; the failure is logged once per source until a read
 succeeds again, and counted each time (``waitwise.adaptive.fallbacks``).
+
+The event loop.  Reading, decoding and fitting are Python and numpy work in worker
+threads, and every such thread competes with the loop for the GIL: with several of them
+busy the loop waited hundreds of milliseconds for it (``devtools.bench.learning``).  So a
+loop runs one learning job at a time (:attr:`Learner._cpu`), and a wait gives its plan
+:data:`PLAN_WAIT_S` to arrive: a source whose history is still being learned (a triggerer
+starting thousands of waits) polls by its fallback for that wait, rather than delaying its
+first poke, while the learning goes on for the waits after it.
 """
 
 from __future__ import annotations
@@ -21,16 +29,22 @@ from typing import Final
 
 from waitwise.triggers import metrics
 from waitwise.triggers.adaptive import Knowledge
+from waitwise.triggers.adaptive.policy import Adaptive, Bound, RecentAverage
 from waitwise.triggers.clock import Clock
 from waitwise.triggers.metrics import MetricsSink
+from waitwise.triggers.policy import Window
 from waitwise.triggers.store import WaitStore
 
-__all__ = ["REFRESH_S", "RETRY_S", "Learner"]
+Learned = Adaptive | RecentAverage
+
+__all__ = ["PLAN_WAIT_S", "REFRESH_S", "RETRY_S", "Learner"]
 
 REFRESH_S: Final = 600.0
 """How long a source's knowledge is used before the history is read again."""
 RETRY_S: Final = 60.0
 """How long a source whose history could not be read stays cold before the next try."""
+PLAN_WAIT_S: Final = 2.0
+"""How long a wait waits for its plan before it polls by its fallback."""
 
 log = logging.getLogger("waitwise.triggers.base")
 
@@ -49,6 +63,48 @@ class Learner:
         self._clock, self._metrics = clock, sink
         self._known: dict[tuple[int, str], _Entry] = {}
         self._reading: dict[tuple[int, str], asyncio.Task[_Entry]] = {}
+        self._cpu = asyncio.Semaphore(1)  # one learning job in a thread at a time
+
+    async def bound_within(
+        self,
+        policy: Learned,
+        store: WaitStore,
+        source: str,
+        tags: dict[str, str],
+        scheduled_at: float,
+        window: Window,
+    ) -> Bound | None:
+        """Return ``policy`` bound to ``source``'s knowledge, or ``None`` if not in time.
+
+        "In time": within :data:`PLAN_WAIT_S`; past it the learning goes on for later waits.
+        """
+        work = asyncio.ensure_future(self.bound(policy, store, source, tags, scheduled_at, window))
+        done, _ = await asyncio.wait({work}, timeout=PLAN_WAIT_S)
+        if not done:
+            log.debug("The plan for a wait of %s is not ready; it polls by its fallback", source)
+            self._metrics.incr(metrics.ADAPTIVE_LATE, tags)
+            return None
+        return work.result()
+
+    async def bound(
+        self,
+        policy: Learned,
+        store: WaitStore,
+        source: str,
+        tags: dict[str, str],
+        scheduled_at: float,
+        window: Window,
+    ) -> Bound | None:
+        """Return ``policy`` bound to ``source``'s knowledge, however long it takes.
+
+        ``None`` when the source has no readable knowledge.
+        """
+        knowledge = await self.knowledge(store, source, tags)
+        if knowledge is None:
+            return None
+        args = (knowledge, scheduled_at, window.opens_at, window.closes_at)
+        async with self._cpu:
+            return await asyncio.to_thread(policy.bind, *args)
 
     async def knowledge(
         self, store: WaitStore, source: str, tags: dict[str, str]
@@ -73,8 +129,9 @@ class Learner:
 
     async def _read(self, store: WaitStore, source: str, before: _Entry | None) -> _Entry:
         try:
-            records = await store.history(source)
-            knowledge = await asyncio.to_thread(Knowledge.from_records, records)
+            async with self._cpu:
+                records = await store.history(source)
+                knowledge = await asyncio.to_thread(Knowledge.from_records, records)
         except Exception:  # fail open: the waits poll by their fallback policy
             if before is None or not before.failed:
                 log.warning(

@@ -261,16 +261,15 @@ class Wait:
         if window.index or not isinstance(poll, LEARNED):
             return poll, window.closes_at
         scheduled_at = epoch_or_none(self.spec.scheduled_at)
-        knowledge = None
+        bound = poll.bind(None, scheduled_at, window.opens_at, window.closes_at)  # the fallback
         if self.ledger is not None and scheduled_at is not None and self.spec.source:
             store = self.runtime.store_for(self.spec.store)
-            knowledge = await self.runtime.learner().knowledge(store, self.spec.source, self.tags)
-        args = (knowledge, scheduled_at, window.opens_at, window.closes_at)
-        try:
-            bound = await asyncio.to_thread(poll.bind, *args) if knowledge else poll.bind(*args)
-        except Exception:  # a model that cannot plan must not stop the wait
-            log.exception("Planning the pokes of %s failed; polling by the fallback", self.name)
-            return poll, window.closes_at
+            learner = self.runtime.learner()
+            args = (poll, store, self.spec.source, self.tags, scheduled_at, window)
+            try:
+                bound = await learner.bound_within(*args) or bound
+            except Exception:  # a model that cannot plan must not stop the wait
+                log.exception("Planning the pokes of %s failed; polling by the fallback", self.name)
         closes_at = window.closes_at
         if bound.closes_at is not None and bound.closes_at < closes_at:
             if tally.deadline == closes_at:  # the wait's last window: its deadline moves
@@ -282,9 +281,11 @@ class Wait:
                 _clock_time(closes_at),
                 _clock_time(window.closes_at),
             )
-        return self._planned(bound, scheduled_at or 0.0, tally), closes_at
+        return self._planned(bound, scheduled_at or 0.0, window.opens_at, tally), closes_at
 
-    def _planned(self, bound: Bound, scheduled_at: float, tally: Tally) -> IntervalPolicy:
+    def _planned(
+        self, bound: Bound, scheduled_at: float, opens_at: float, tally: Tally
+    ) -> IntervalPolicy:
         """Note the model and ETA a wait planned with (tally, log, metric); return its policy."""
         if bound.model_version is None:
             log.debug("%s: no usable history; polling by the fallback %r", self.name, bound.policy)
@@ -303,13 +304,13 @@ class Wait:
         offsets = bound.plan.offsets if bound.plan else ()
         log.info(
             "%s: model %s predicts arrival %s (80%%: %s to %s, arrives %.0f%%); "
-            "%d pokes planned from +%.3fs after the scheduled time",
+            "%d pokes planned from %+.3fs after the scheduled time",
             self.name,
             bound.model_version,
             *(_clock_time(tally.eta[k]) if tally.eta else "?" for k in ("at", "low_at", "high_at")),
             100.0 * (eta.arrives if eta else 0.0),
             len(offsets),
-            offsets[0] if offsets else 0.0,
+            opens_at - scheduled_at,
         )
         log.debug("%s: planned poke offsets after the scheduled time: %s", self.name, offsets)
         return bound.policy

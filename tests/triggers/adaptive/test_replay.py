@@ -107,9 +107,16 @@ def test_history_as_records_is_used_as_stored() -> None:
         ({"arrived_after_s": 1e12}, "arrived_after_s"),
         ({"timeout_s": 0.0}, "timeout_s"),
         ({"started_after_s": "soon"}, "started_after_s"),
+        ({"started_after_s": -1e12}, "started_after_s"),
     ],
 )
 def test_bad_arrivals_are_refused_naming_the_field(kwargs: dict[str, object], field: str) -> None:
     args: dict[str, object] = {"scheduled_at": DAY0, "arrived_after_s": 5.0, "timeout_s": 60.0}
     with pytest.raises(ValueError, match=field):
         Arrival(**{**args, **kwargs})  # type: ignore[arg-type]
+
+
+def test_a_sensor_that_starts_before_the_scheduled_time_polls_from_its_start() -> None:
+    [result] = replay([Arrival(DAY0, 30.0, 300.0, started_after_s=-100.0)], Constant(60.0))
+    assert result.poke_offsets == (-100.0, -40.0, 20.0, 80.0)
+    assert result.latency_s == 50.0

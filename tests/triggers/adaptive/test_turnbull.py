@@ -80,3 +80,37 @@ def test_any_estimate_is_a_distribution_with_a_monotone_cdf(
     assert np.all(np.diff(est.cdf_many(grid)) >= -1e-12)
     again = estimate(after, by, [x for _a, _w, x in data])
     assert np.array_equal(est.masses, again.masses)  # deterministic
+
+
+def _plain_em(after: list[float], by: list[float], w: list[float]) -> np.ndarray:
+    """Return the CDF at the edges by plain self-consistency rounds run to 1e-12."""
+    est = estimate(after, by, w)  # for its edges only
+    edges, cells = est.edges, est.edges.size
+    lo, hi = np.asarray(after), np.asarray(by)
+    last = np.minimum(
+        np.where(np.isfinite(hi), np.searchsorted(edges[1:], hi), cells - 1), cells - 1
+    )
+    first = np.minimum(np.searchsorted(edges[1:], lo, side="right"), last)
+    p = np.full(cells, 1.0 / cells)
+    for _ in range(200_000):
+        cum = np.concatenate(([0.0], np.cumsum(p)))
+        share = np.asarray(w) / np.maximum(cum[last + 1] - cum[first], 1e-300)
+        flow = np.zeros(cells + 1)
+        np.add.at(flow, first, share)
+        np.add.at(flow, last + 1, -share)
+        new = p * np.cumsum(flow)[:cells] / sum(w)
+        new /= new.sum()
+        if np.max(np.abs(new - p)) < 1e-12:
+            break
+        p = new
+    return np.cumsum(new)
+
+
+def test_the_accelerated_rounds_reach_plain_ems_fixed_point() -> None:
+    rng = np.random.default_rng(7)
+    arrivals = rng.normal(7200, 900, 300)
+    after = list(np.floor(arrivals / 600) * 600)
+    by = [a + 600 if rng.random() > 0.1 else math.inf for a in after]
+    w = list(0.5 ** (np.arange(300) / 60.0))
+    fast = np.cumsum(estimate(after, by, w).masses)
+    assert np.max(np.abs(fast - _plain_em(after, by, w))) < 1e-6

@@ -69,7 +69,7 @@ async def test_concurrent_waits_of_a_source_share_one_read_until_it_is_stale(
     assert store.reads == 1
     assert all(k is found[0] for k in found)
     assert found[0] is not None
-    assert len(found[0].observations) == 12
+    assert len(found[0]) == 12
     clock.advance(REFRESH_S - 1)
     assert await learner.knowledge(store, "feed", {}) is found[0]
     assert store.reads == 1
