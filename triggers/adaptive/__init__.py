@@ -10,10 +10,12 @@ without Airflow.
 - :mod:`.planner`: the poke plan that meets a latency target with the fewest pokes.
 - :mod:`.policy`: :class:`Adaptive` and :class:`RecentAverage`, configurable like any policy.
 - :mod:`.replay`: :func:`replay`, :class:`Arrival`.
+- :mod:`.health`: :func:`health`, a source's score 0-100 (the formula is there).
 """
 
 from __future__ import annotations
 
+from .health import Health, health
 from .knowledge import Knowledge
 from .model import ArrivalModel, Distribution, Learning, fit
 from .observations import Observation, from_records, observe
@@ -28,6 +30,7 @@ __all__ = [
     "Bound",
     "Distribution",
     "Eta",
+    "Health",
     "Knowledge",
     "Learning",
     "Observation",
@@ -37,6 +40,7 @@ __all__ = [
     "Replayed",
     "fit",
     "from_records",
+    "health",
     "named_policy",
     "observe",
     "plan",
