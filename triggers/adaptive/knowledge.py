@@ -19,7 +19,7 @@ import numpy as np
 from waitwise.triggers.store.records import WaitOutcome, WaitRecord
 
 from .model import ArrivalModel, Distribution, Learning, fit_arrays
-from .observations import Observation, from_records
+from .observations import Observation, columns
 from .turnbull import Floats
 
 __all__ = ["RECENT_WAITS", "Knowledge"]
@@ -49,14 +49,20 @@ class Knowledge:
 
     @classmethod
     def from_records(cls, records: Iterable[WaitRecord]) -> Knowledge:
-        """Return the knowledge of a source's history records (any order)."""
+        """Return the knowledge of a source's history records (any order).
+
+        The same observations as :func:`~.observations.from_records`, built without one
+        object per record (see the module docstring).
+        """
         records = sorted(records, key=lambda r: r.order)
         waits = [
             r.detected_at - r.started_at
             for r in records
             if r.outcome is WaitOutcome.SUCCESS and r.detected_at is not None
         ]
-        return cls(from_records(records), tuple(max(w, 0.0) for w in waits[-RECENT_WAITS:]))
+        knowledge = cls((), tuple(max(w, 0.0) for w in waits[-RECENT_WAITS:]))
+        knowledge._at, knowledge._after, knowledge._by, knowledge._known = columns(records)
+        return knowledge
 
     def __len__(self) -> int:
         """Return the number of observations."""

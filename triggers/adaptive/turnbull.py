@@ -168,6 +168,11 @@ def _self_consistent(
         new = q * np.cumsum(flow)[:cells] / total
         return np.asarray(new / new.sum(), dtype=np.float64)
 
+    def supports(q: Floats) -> bool:
+        """Return whether every observation keeps some mass under ``q`` (else EM is stuck)."""
+        cum = np.concatenate(([0.0], np.cumsum(q)))
+        return bool(np.all(cum[last + 1] - cum[first] > 0))
+
     for _ in range(MAX_ROUNDS):
         p1 = step(p)
         p2 = step(p1)
@@ -175,7 +180,8 @@ def _self_consistent(
         norm_v = float(np.linalg.norm(v))
         alpha = min(-float(np.linalg.norm(r)) / norm_v, -1.0) if norm_v > 0 else -1.0
         jump = np.clip(p - 2.0 * alpha * r + alpha * alpha * v, 0.0, None)
-        new = step(jump / jump.sum()) if jump.sum() > 0 else p2
+        jumped = jump / jump.sum() if jump.sum() > 0 else p2
+        new = step(jumped) if supports(jumped) else p2
         if float(np.max(np.abs(new - p))) < TOLERANCE:
             return new
         p = new

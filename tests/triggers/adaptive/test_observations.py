@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import math
+import random
 from typing import Any
 
 import pytest
 
 from tests.triggers.store.fakes import make_record
 from waitwise.triggers.adaptive import Observation, from_records, observe
+from waitwise.triggers.adaptive.observations import columns
 from waitwise.triggers.store import WaitOutcome, WaitRecord
 
 S = 1_700_000_000.0
@@ -82,3 +84,31 @@ def test_the_tries_of_one_task_instance_are_one_arrival() -> None:
 def test_bad_observations_are_refused_naming_the_field(args: tuple[float, ...], field: str) -> None:
     with pytest.raises(ValueError, match=field):
         Observation(*args)
+
+
+def test_columns_say_what_the_observations_say() -> None:
+    rng = random.Random(4)
+    history = []
+    for i in range(200):
+        run = i // 2  # two tries of most runs
+        at = S + run * 86_400.0
+        miss = at + rng.uniform(0, 100)
+        outcome = rng.choice([WaitOutcome.SUCCESS, WaitOutcome.TIMEOUT, WaitOutcome.CANCELLED])
+        seen = miss + rng.uniform(0, 50) if outcome is WaitOutcome.SUCCESS else None
+        history.append(
+            make_record(
+                run,
+                try_number=i % 2 + 1,
+                scheduled_at=at,
+                started_at=at,
+                ended_at=(seen or miss) + i % 2,
+                outcome=outcome,
+                last_miss_at=miss,
+                first_seen_at=seen,
+            )
+        )
+    objects = sorted(from_records(history), key=lambda o: o.known_at)
+    arrays = [column.tolist() for column in columns(history)]
+    assert [(o.scheduled_at, o.after_s, o.by_s, o.known_at) for o in objects] == list(
+        zip(*arrays, strict=True)
+    )
