@@ -14,8 +14,9 @@ succeeds again, and counted each time (``waitwise.adaptive.fallbacks``).
 The event loop.  Reading, decoding and fitting are Python and numpy work in worker
 threads, and every such thread competes with the loop for the GIL: with several of them
 busy the loop waited hundreds of milliseconds for it (``devtools.bench.learning``).  So a
-loop runs one learning job at a time (:attr:`Learner._cpu`), and a wait gives its plan
-:data:`PLAN_WAIT_S` to arrive: a source whose history is still being learned (a triggerer
+loop reads one history at a time and fits one model at a time beside it (a source's waits
+are planned as soon as its history is in, not after every other source's), and a wait gives
+its plan :data:`PLAN_WAIT_S` to arrive: a source whose history is still being learned (a triggerer
 starting thousands of waits) polls by its fallback for that wait, rather than delaying its
 first poke, while the learning goes on for the waits after it.
 """
@@ -63,7 +64,8 @@ class Learner:
         self._clock, self._metrics = clock, sink
         self._known: dict[tuple[int, str], _Entry] = {}
         self._reading: dict[tuple[int, str], asyncio.Task[_Entry]] = {}
-        self._cpu = asyncio.Semaphore(1)  # one learning job in a thread at a time
+        self._reads = asyncio.Semaphore(1)  # one history read and decode at a time
+        self._fits = asyncio.Semaphore(1)  # one fit and plan at a time, beside it
 
     async def bound_within(
         self,
@@ -103,7 +105,7 @@ class Learner:
         if knowledge is None:
             return None
         args = (knowledge, scheduled_at, window.opens_at, window.closes_at)
-        async with self._cpu:
+        async with self._fits:
             return await asyncio.to_thread(policy.bind, *args)
 
     async def knowledge(
@@ -129,7 +131,7 @@ class Learner:
 
     async def _read(self, store: WaitStore, source: str, before: _Entry | None) -> _Entry:
         try:
-            async with self._cpu:
+            async with self._reads:
                 records = await store.history(source)
                 knowledge = await asyncio.to_thread(Knowledge.from_records, records)
         except Exception:  # fail open: the waits poll by their fallback policy
