@@ -233,25 +233,42 @@ class ArrivalModel:
     def _group(self, names: Sequence[str], *, arrivals: bool) -> str:
         """Return the most specific group of ``names`` that has weight and differs from all.
 
-        *Differs*: for ``arrivals`` (when the data comes), the two-sample Kolmogorov-Smirnov
-        distance between the group's and everyone's arrival CDFs exceeds its 5% critical
-        value ``1.36 sqrt(1/n_g + 1/n)``; otherwise (whether it comes), the chance of
-        arriving differs by more than 2 standard errors.  ``n`` are effective sizes.
+        *Differs* (:meth:`_differs`): for ``arrivals`` (when the data comes), the two-sample
+        Kolmogorov-Smirnov distance between the group's and everyone's arrival CDFs exceeds
+        its 5% critical value ``1.36 sqrt(1/n_g + 1/n)``; otherwise (whether it comes), the
+        chance of arriving differs by more than 2 standard errors; ``n`` are effective sizes.
+        A run whose groups do not differ uses the runs of the weekdays that do not differ
+        either (``rest``): a late Wednesday must not move the other weekdays' estimate.
         """
-        everyone = self._estimate("all")
-        n_all = self._effective("all", arrivals)
         for name in names:
-            n = self._effective(name, arrivals)
-            if n < MIN_GROUP_WEIGHT:
-                continue
-            est = self._estimate(name)
-            if arrivals and _ks(est, everyone) > 1.36 * math.sqrt(1.0 / n + 1.0 / n_all):
+            if self._differs(name, arrivals):
                 return name
-            p, p_all = 1.0 - est.beyond, 1.0 - everyone.beyond
-            error = math.sqrt(max(p_all * (1.0 - p_all), 0.01) * (1.0 / n + 1.0 / n_all))
-            if not arrivals and abs(p - p_all) > 2.0 * error:
-                return name
-        return "all"
+        return self._rest(arrivals)
+
+    def _differs(self, name: str, arrivals: bool) -> bool:
+        n, n_all = self._effective(name, arrivals), self._effective("all", arrivals)
+        if name not in self._groups or n < MIN_GROUP_WEIGHT:
+            return False
+        est, everyone = self._estimate(name), self._estimate("all")
+        if arrivals:
+            return _ks(est, everyone) > 1.36 * math.sqrt(1.0 / n + 1.0 / n_all)
+        p, p_all = 1.0 - est.beyond, 1.0 - everyone.beyond
+        error = math.sqrt(max(p_all * (1.0 - p_all), 0.01) * (1.0 / n + 1.0 / n_all))
+        return abs(p - p_all) > 2.0 * error
+
+    def _rest(self, arrivals: bool) -> str:
+        """Return the group of runs on weekdays that do not differ (``all`` if none does)."""
+        name = f"rest-{'when' if arrivals else 'whether'}"
+        if name not in self._groups:
+            member = self._groups["all"].copy()
+            for day in range(7):
+                if self._differs(f"w{day}", arrivals):
+                    member &= ~self._groups[f"w{day}"]
+            self._groups[name] = member
+        rest = self._groups[name]
+        if rest.all() or self._effective(name, arrivals) < MIN_GROUP_WEIGHT:
+            return "all"
+        return name
 
     def _effective(self, name: str, arrivals: bool) -> float:
         """Return a group's effective size: ``min((sum w)^2 / sum w^2, sum w)``.

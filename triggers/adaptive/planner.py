@@ -81,29 +81,40 @@ def plan(
     """
     if not deadline > start:
         return Plan((start,), 0.0, 1.0)
+    edges, mass, alive, known = _cells(dist, start, deadline, dense)
+    cutoff = _threshold(mass, alive, known, budget)
+    is_dense = known & (mass > 0) & (mass / np.maximum(alive, 1e-12) >= cutoff)
+    offsets = _offsets(edges, is_dense, start, deadline, dense, sparse)
+    late = float(mass[~is_dense].sum() / mass.sum()) if mass.sum() > 0 else 0.0
+    return Plan(offsets, late, _expected_pokes(offsets, dist, start))
+
+
+def _cells(
+    dist: Distribution, start: float, deadline: float, dense: float
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Return the cells' edges, arrival masses, survival at their starts, and which are known."""
     cells = min(int(np.ceil((deadline - start) / dense)), MAX_CELLS)
     edges = np.minimum(start + dense * np.arange(cells + 1), deadline)
     cdf = dist.cdf_many(edges)
     mass = np.diff(cdf)  # arrival mass per cell
     alive = 1.0 - cdf[:-1]  # still waiting at the cell's start (never-arriving included)
     known = edges[1:] <= dist.horizon + dense
-    is_dense = _dense_cells(mass, alive, known, budget * float(mass.sum()))
-    offsets = _offsets(edges, is_dense, start, deadline, dense, sparse)
-    late = float(mass[~is_dense].sum() / mass.sum()) if mass.sum() > 0 else 0.0
-    return Plan(offsets, late, _expected_pokes(offsets, dist, start))
+    return edges, mass, alive, known
 
 
-def _dense_cells(
-    mass: np.ndarray, alive: np.ndarray, known: np.ndarray, allowed: float
-) -> np.ndarray:
-    """Return which cells are polled densely: all but the lowest-hazard ones within budget."""
-    is_dense = known & (mass > 0)
-    candidates = np.flatnonzero(is_dense)
+def _threshold(mass: np.ndarray, alive: np.ndarray, known: np.ndarray, budget: float) -> float:
+    """Return the hazard below which a cell is polled sparsely, spending at most ``budget``.
+
+    Cells are left sparse lowest hazard (``mass / alive``) first while their mass stays
+    within ``budget`` of the whole; the threshold is the hazard of the first cell kept dense
+    (``inf`` when every cell fits in the budget).
+    """
+    candidates = np.flatnonzero(known & (mass > 0))
     hazard = mass[candidates] / np.maximum(alive[candidates], 1e-12)
-    order = candidates[np.argsort(hazard, kind="stable")]
-    spent = np.cumsum(mass[order])
-    is_dense[order[spent <= allowed]] = False
-    return is_dense
+    order = np.argsort(hazard, kind="stable")
+    spent = np.cumsum(mass[candidates][order])
+    kept = np.flatnonzero(spent > budget * float(mass.sum()))
+    return float(hazard[order][kept[0]]) if kept.size else float("inf")
 
 
 def _offsets(
