@@ -16,9 +16,16 @@ def main() -> None:
     parser.add_argument(
         "--quick",
         action="store_true",
-        help="smaller runner table (1,000 triggers) and fan-in (100 sensors)",
+        help="smaller runner table (1,000 triggers), fan-in (100 sensors) and policies table",
     )
     args = parser.parse_args()
+    # First: it needs no Airflow (simulated arrivals replayed through the trigger's own code).
+    policies = importlib.import_module("devtools.bench.policies")
+    policies.main(["--quick"] if args.quick else [])
+    print()
+    learning = importlib.import_module("devtools.bench.learning")
+    learning.main(["--quick"] if args.quick else [])
+    print()
     print(worker_bench.report(samples=args.samples))
     print()
     fanin = importlib.import_module("devtools.bench.fanin")
