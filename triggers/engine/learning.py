@@ -85,6 +85,7 @@ class Learner:
         if not done:
             log.debug("The plan for a wait of %s is not ready; it polls by its fallback", source)
             self._metrics.incr(metrics.ADAPTIVE_LATE, tags)
+            work.add_done_callback(_log_failure)  # nobody awaits it any more
             return None
         return work.result()
 
@@ -143,3 +144,9 @@ class Learner:
                 )
             return _Entry(None, self._clock.now() + RETRY_S, failed=True)
         return _Entry(knowledge, self._clock.now() + REFRESH_S)
+
+
+def _log_failure(work: asyncio.Future[Bound | None]) -> None:
+    """Log what a plan that came too late failed with (its wait already polls by fallback)."""
+    if not work.cancelled() and work.exception() is not None:
+        log.warning("Planning a wait failed after its wait went on", exc_info=work.exception())

@@ -16,6 +16,7 @@ from tests.triggers.test_base import T0, drive, scripted
 from waitwise.triggers.adaptive import Adaptive
 from waitwise.triggers.engine.learning import REFRESH_S, RETRY_S, Learner
 from waitwise.triggers.metrics import ADAPTIVE_FALLBACKS, ADAPTIVE_PLANNED
+from waitwise.triggers.policy import Window
 from waitwise.triggers.runtime import Runtime
 from waitwise.triggers.store import FileStore, WaitOutcome, WaitRecord
 from waitwise.triggers.testing import FakeClock, RecordingSink
@@ -155,3 +156,30 @@ async def test_a_learned_deadline_ends_the_wait_early_and_is_recorded(tmp_path: 
     assert clock.now_s == payload["deadline"]
     record = (await store.history("feed"))[-1]
     assert (record.outcome, record.deadline_at) == (WaitOutcome.TIMEOUT, payload["deadline"])
+
+
+async def test_a_plan_that_fails_after_its_wait_went_on_is_logged_not_lost(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    store = FileStore(tmp_path)
+    await store.append_many(history(12))
+    learner = Learner(FakeClock(now_s=T0), RecordingSink())
+    gate = asyncio.Event()
+
+    class Slow(Adaptive):
+        def bind(self, *args: Any) -> Any:
+            raise RuntimeError("the model blew up")
+
+    async def slow_bound(*args: Any) -> Any:
+        await gate.wait()
+        return Slow().bind()
+
+    window = Window(0, T0, T0 + 600)
+    with caplog.at_level(logging.WARNING), pytest.MonkeyPatch.context() as mp:
+        mp.setattr(learner, "bound", slow_bound)
+        mp.setattr("waitwise.triggers.engine.learning.PLAN_WAIT_S", 0.01)
+        assert await learner.bound_within(Adaptive(), store, "feed", {}, T0, window) is None
+        gate.set()
+        for _ in range(5):
+            await asyncio.sleep(0)
+    assert "Planning a wait failed after its wait went on" in caplog.text
