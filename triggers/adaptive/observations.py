@@ -10,7 +10,7 @@ the run's scheduled time (``scheduled_at``)::
 
 Data already there before the scheduled time counts as arriving at offset 0 (the model's
 domain is ``[0, inf)``).  The tries of one task instance see the same arrival, so their
-intervals are intersected into one observation.  Pure: stdlib only.
+intervals are intersected into one observation.  Pure: stdlib and numpy.
 """
 
 from __future__ import annotations
@@ -73,17 +73,6 @@ class Observation:
         """Return the interval's width in seconds (``inf`` when right-censored)."""
         return self.by_s - self.after_s
 
-    def intersect(self, other: Observation) -> Observation:
-        """Return what both observations of the same arrival say together.
-
-        Two tries of one run saw one arrival; if their intervals do not overlap (clock
-        skew between hosts), the later try's wins.
-        """
-        after, by = max(self.after_s, other.after_s), min(self.by_s, other.by_s)
-        if after > by:
-            return other
-        return Observation(self.scheduled_at, after, by, max(self.known_at, other.known_at))
-
 
 def _offset(at: float, scheduled_at: float) -> float:
     return min(max(at - scheduled_at, 0.0), MAX_OFFSET_S)
@@ -115,17 +104,11 @@ def from_records(records: Iterable[WaitRecord]) -> list[Observation]:
     """Return one observation per task instance with anything to say, oldest run first.
 
     The tries of a task instance (same dag, task, run and map index) are intersected; when
-    they do not overlap (clock skew between hosts), the one written last wins.
+    they do not overlap (clock skew between hosts), the one written last wins
+    (:func:`columns`, which this unpacks into objects).
     """
-    runs: dict[tuple[str, str, str, int], Observation] = {}
-    for record in sorted(records, key=lambda r: r.order):
-        seen = observe(record)
-        if seen is None:
-            continue
-        run = (record.dag_id, record.task_id, record.run_id, record.map_index)
-        known = runs.get(run)
-        runs[run] = seen if known is None else known.intersect(seen)
-    return sorted(runs.values(), key=lambda o: (o.scheduled_at, o.after_s, o.by_s))
+    found = [Observation(*map(float, row)) for row in zip(*columns(list(records)), strict=True)]
+    return sorted(found, key=lambda o: (o.scheduled_at, o.after_s, o.by_s))
 
 
 def columns(records: Sequence[WaitRecord]) -> tuple[Floats, Floats, Floats, Floats]:

@@ -16,6 +16,7 @@ with the source's :class:`~.knowledge.Knowledge`; the result is a plain
 
 from __future__ import annotations
 
+import bisect
 import random
 from dataclasses import dataclass
 from typing import ClassVar, Final
@@ -114,8 +115,8 @@ class Planned(PolicyBase):
     def next_interval(self, state: PollState, rng: random.Random) -> float:
         """Return the time to the next planned offset after this poke, or ``tail``."""
         offset = self.opens_at_s + state.elapsed
-        following = Plan(self.offsets, 0.0, 0.0).next_after(offset)
-        return self.tail if following is None else max(following - offset, MIN_INTERVAL)
+        i = bisect.bisect_right(self.offsets, offset + 1e-9)
+        return self.tail if i == len(self.offsets) else max(self.offsets[i] - offset, MIN_INTERVAL)
 
     def to_config(self) -> dict[str, JSON]:
         """Return the plan as JSON, for logs (the kind is not rebuildable)."""

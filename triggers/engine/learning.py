@@ -36,7 +36,7 @@ from waitwise.triggers.metrics import MetricsSink
 from waitwise.triggers.policy import Window
 from waitwise.triggers.store import WaitStore
 
-Learned = Adaptive | RecentAverage
+Learned = Adaptive | RecentAverage  # the classes of policy.LEARNED, as a type
 
 __all__ = ["PLAN_WAIT_S", "REFRESH_S", "RETRY_S", "Learner"]
 
