@@ -25,12 +25,16 @@ import json
 import random
 import statistics
 import time
+from collections.abc import Callable, Iterator
+from typing import TypeVar
 
 from waitwise.triggers.adaptive import Adaptive, Knowledge
 from waitwise.triggers.engine.learning import Learner
 from waitwise.triggers.policy import Window
 from waitwise.triggers.store import WaitOutcome, WaitRecord
 from waitwise.triggers.testing import RecordingSink
+
+_T = TypeVar("_T")
 
 DAY = 86_400.0
 NOW = 1_780_000_000.0
@@ -120,17 +124,20 @@ async def _lag(store: MemoryHistory | None, sources: int, waits: int) -> tuple[l
 
 
 class MemoryHistory:
-    """The part of a store the learner reads: ``history()``, decoded in a worker thread."""
+    """The part of a store the learner reads: ``scan()``, decoded in a worker thread.
+
+    One record at a time, as the stores' ``scan`` decodes their segments line by line.
+    """
 
     def __init__(self, blobs: dict[str, list[str]]) -> None:
         self.blobs = blobs
 
-    async def history(self, source: str, limit: int | None = None) -> list[WaitRecord]:
-        def decode() -> list[WaitRecord]:
-            records = [WaitRecord.from_json_dict(json.loads(b)) for b in self.blobs[source]]
-            return sorted(records, key=lambda r: r.order)
+    async def scan(self, source: str, fold: Callable[[Iterator[WaitRecord]], _T]) -> _T:
+        def decode() -> Iterator[WaitRecord]:
+            for blob in self.blobs[source]:
+                yield WaitRecord.from_json_dict(json.loads(blob))
 
-        return await asyncio.to_thread(decode)
+        return await asyncio.to_thread(lambda: fold(decode()))
 
 
 class _Clock:

@@ -12,7 +12,7 @@ objects that every full garbage collection walks, with the event loop stopped (m
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 
 import numpy as np
 
@@ -49,19 +49,28 @@ class Knowledge:
 
     @classmethod
     def from_records(cls, records: Iterable[WaitRecord]) -> Knowledge:
-        """Return the knowledge of a source's history records (any order).
+        """Return the knowledge of a source's history records (any order, one pass).
 
         The same observations as :func:`~.observations.from_records`, built without one
-        object per record (see the module docstring).
+        object per record (see the module docstring): a store's ``scan`` folds its
+        history through this.
         """
-        records = sorted(records, key=lambda r: r.order)
-        waits = [
-            r.detected_at - r.started_at
-            for r in records
-            if r.outcome is WaitOutcome.SUCCESS and r.detected_at is not None
-        ]
-        knowledge = cls((), tuple(max(w, 0.0) for w in waits[-RECENT_WAITS:]))
-        knowledge._at, knowledge._after, knowledge._by, knowledge._known = columns(records)
+        ended: list[float] = []
+        started: list[float] = []
+        waits: list[float] = []
+
+        def tap(records: Iterable[WaitRecord]) -> Iterator[WaitRecord]:
+            for r in records:
+                if r.outcome is WaitOutcome.SUCCESS and r.detected_at is not None:
+                    ended.append(r.ended_at)
+                    started.append(r.started_at)
+                    waits.append(max(r.detected_at - r.started_at, 0.0))
+                yield r
+
+        found = columns(tap(records))
+        latest = np.lexsort((np.array(started), np.array(ended)))[-RECENT_WAITS:]
+        knowledge = cls((), tuple(float(w) for w in np.array(waits)[latest]))
+        knowledge._at, knowledge._after, knowledge._by, knowledge._known = found
         return knowledge
 
     def __len__(self) -> int:

@@ -16,7 +16,7 @@ intervals are intersected into one observation.  Pure: stdlib and numpy.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Final
 
@@ -107,36 +107,33 @@ def from_records(records: Iterable[WaitRecord]) -> list[Observation]:
     they do not overlap (clock skew between hosts), the one written last wins
     (:func:`columns`, which this unpacks into objects).
     """
-    found = [Observation(*map(float, row)) for row in zip(*columns(list(records)), strict=True)]
+    found = [Observation(*map(float, row)) for row in zip(*columns(records), strict=True)]
     return sorted(found, key=lambda o: (o.scheduled_at, o.after_s, o.by_s))
 
 
-def columns(records: Sequence[WaitRecord]) -> tuple[Floats, Floats, Floats, Floats]:
+def columns(records: Iterable[WaitRecord]) -> tuple[Floats, Floats, Floats, Floats]:
     """Return :func:`from_records` of ``records`` as arrays, ordered by when they were known.
 
-    ``(scheduled_at, after_s, by_s, known_at)``.  No object per record survives the call:
-    the run keys are hashed to integers and the intervals kept as floats, so a triggerer
-    reading 10,000 records of each of 100 sources does not promote a million objects into
-    the garbage collector's oldest generation (every full collection stops the event loop).
+    ``(scheduled_at, after_s, by_s, known_at)``.  One pass, and no object per record
+    survives it: each record is reduced to floats and a hashed run key as it comes (a
+    store's ``scan`` hands them over one at a time), so a triggerer reading 10,000 records
+    of each of 100 sources does not promote a million objects into the garbage collector's
+    oldest generation (every full collection stops the event loop).
     """
-    n = len(records)
-    at, after, by, known = (np.empty(n) for _ in range(4))
-    runs = np.empty(n, dtype=np.int64)
-    kept = 0
+    rows: tuple[list[float], list[float], list[float], list[float]] = ([], [], [], [])
+    keys: list[int] = []
     for record in records:
         seen = observe(record)
         if seen is None:
             continue
-        at[kept], after[kept], by[kept], known[kept] = (
-            seen.scheduled_at,
-            seen.after_s,
-            seen.by_s,
-            seen.known_at,
-        )
-        runs[kept] = hash((record.dag_id, record.task_id, record.run_id, record.map_index))
-        kept += 1
-    at, after, by, known, runs = at[:kept], after[:kept], by[:kept], known[:kept], runs[:kept]
-    if not kept:
+        for column, value in zip(
+            rows, (seen.scheduled_at, seen.after_s, seen.by_s, seen.known_at), strict=True
+        ):
+            column.append(value)
+        keys.append(hash((record.dag_id, record.task_id, record.run_id, record.map_index)))
+    at, after, by, known = (np.array(column, dtype=np.float64) for column in rows)
+    runs = np.array(keys, dtype=np.int64)
+    if not runs.size:
         return at, after, by, known
     # The tries of a run: intersect (the latest try wins when they do not overlap).
     order = np.lexsort((known, runs))

@@ -2,8 +2,9 @@
 
 A learned policy (:mod:`waitwise.triggers.adaptive.policy`) binds to a source's
 :class:`~waitwise.triggers.adaptive.Knowledge` when a wait starts.  Reading the history
-goes through the store (on the Task SDK path: one request per segment), and building the
-knowledge and fitting the model cost CPU; both happen once per source per
+goes through the store's ``scan`` (on the Task SDK path: one request per segment; the
+records are decoded one at a time and folded into arrays, never held as objects), and
+building the knowledge and fitting the model cost CPU; both happen once per source per
 :data:`REFRESH_S`, whatever the number of waits: concurrent waits of a source share one
 read in flight.  Building runs in a worker thread, never on the event loop.
 
@@ -133,8 +134,7 @@ class Learner:
     async def _read(self, store: WaitStore, source: str, before: _Entry | None) -> _Entry:
         try:
             async with self._reads:
-                records = await store.history(source)
-                knowledge = await asyncio.to_thread(Knowledge.from_records, records)
+                knowledge = await store.scan(source, Knowledge.from_records)
         except Exception:  # fail open: the waits poll by their fallback policy
             if before is None or not before.failed:
                 log.warning(

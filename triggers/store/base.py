@@ -5,9 +5,9 @@ from __future__ import annotations
 import json
 import operator
 from collections import Counter
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, replace
-from typing import Final, Protocol, TypeAlias, runtime_checkable
+from typing import Final, Protocol, TypeAlias, TypeVar, runtime_checkable
 
 from waitwise.triggers.breaker import BreakerSnapshot
 from waitwise.triggers.errors import StoreError
@@ -20,6 +20,7 @@ DEFAULT_MAX_AGE_S: Final = 400 * 86_400.0
 """Age past which records go (by ``ended_at``): a year of daily waits plus a month."""
 
 BreakerUpdate: TypeAlias = Callable[[BreakerSnapshot | None], BreakerSnapshot]
+_T = TypeVar("_T")
 
 
 @runtime_checkable
@@ -54,6 +55,18 @@ class WaitStore(Protocol):
 
     async def history(self, source: str, limit: int | None = None) -> list[WaitRecord]:
         """Return the newest ``limit`` records of ``source`` (all if ``None``)."""
+        ...
+
+    async def scan(self, source: str, fold: Callable[[Iterator[WaitRecord]], _T]) -> _T:
+        """Return ``fold`` of ``source``'s stored records, folded in a worker thread.
+
+        The bulk read for learning: the records come one at a time, in storage order, as
+        stored (a wait recorded twice comes twice; damaged entries are skipped with a
+        warning), and none is kept by the store, so a fold that reduces each record to a
+        few numbers never holds thousands of objects (which the garbage collector would
+        promote and later walk with the event loop stopped). The I/O is the same as
+        :meth:`history`'s; nothing of it runs on the event loop but awaiting.
+        """
         ...
 
     async def find(self, source: str, key: WaitKey) -> WaitRecord | None:

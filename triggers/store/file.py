@@ -37,7 +37,7 @@ import logging
 import os
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Final, TypeVar
 
@@ -134,6 +134,11 @@ class FileStore:
         directory = self._path(source, "")
         records = await asyncio.to_thread(file_history.read_history, source, directory)
         return newest_last(records, keep)
+
+    async def scan(self, source: str, fold: Callable[[Iterator[WaitRecord]], _T]) -> _T:
+        """Return ``fold`` of the source's records (see :meth:`WaitStore.scan`), in a thread."""
+        directory = self._path(source, "")
+        return await asyncio.to_thread(lambda: fold(file_history.iter_history(source, directory)))
 
     async def compact(self, source: str) -> int:
         """Fold 0.1.0's history into day files and apply retention; return days removed."""

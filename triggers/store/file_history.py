@@ -12,9 +12,9 @@ exclusive flock, in a worker thread):
 - :func:`append_line` appends one line to one day file: constant time, no read of the
   history. A line torn by a crash (no final newline) is closed first, so it damages
   only itself; readers skip it with a warning.
-- :func:`read_history` takes no lock: files are only appended to, or created and
-  removed whole, so a reader sees every complete line; an unfinished last line is
-  ignored (its writer still holds the lock).
+- :func:`read_history` (and :func:`iter_history`) takes no lock: files are only
+  appended to, or created and removed whole, so a reader sees every complete line;
+  an unfinished last line is ignored (its writer still holds the lock).
 - :func:`compact` folds 0.1.0's file into day files, then applies retention to whole
   days: days older than ``max_age_s`` (before the newest day, at most now) go, then
   the oldest days while the newer ones
@@ -27,7 +27,7 @@ from __future__ import annotations
 import logging
 import os
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Final
 
@@ -85,15 +85,21 @@ def append_lines(directory: Path, day: str, records: Iterable[WaitRecord]) -> No
 
 def read_history(source: str, directory: Path) -> list[WaitRecord]:
     """Read every record of every day file and of 0.1.0's file (damaged lines warned)."""
-    records: list[WaitRecord] = []
+    return list(iter_history(source, directory))
+
+
+def iter_history(source: str, directory: Path) -> Iterator[WaitRecord]:
+    """Yield :func:`read_history`'s records one at a time.
+
+    A file is read whole, then decoded line by line as the caller asks.
+    """
     for path in [directory / LEGACY, *day_files(directory)]:
         try:
             data = path.read_bytes()
         except FileNotFoundError:  # removed by a compaction since the listing
             continue
         complete = data[: data.rfind(b"\n") + 1] if path.name != LEGACY else data
-        records.extend(decode_lines(source, str(path), complete.splitlines()))
-    return records
+        yield from decode_lines(source, str(path), complete.splitlines())
 
 
 def compact(source: str, directory: Path, max_records: int, max_age_s: float, now: float) -> int:

@@ -52,7 +52,7 @@ import re
 import time
 import uuid
 from collections import defaultdict
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 from typing import Final, TypeVar
 
 from waitwise.triggers.breaker import BreakerSnapshot
@@ -77,7 +77,7 @@ from .kv_compaction import Compaction, CompactionReport
 from .kv_layout import Listing, SourceKeys, digest
 from .kv_protocol import BulkReader, KeyValueBackend
 from .records import SOURCE_PATTERN, WaitKey, WaitRecord, validate_source
-from .segments import day_of, decode_record, decode_segment, encode_segment
+from .segments import day_of, decode_record, decode_segment, encode_segment, iter_segment
 
 LINEAGE: Final = 16
 NAMESPACE_PATTERN: Final = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,31}")
@@ -217,14 +217,17 @@ class AirflowStore:
         keep = self.retention if limit is None else min(limit, self.retention)
         keys = self._keys(source)
         values = await self._read_history(keys)
-        records: list[WaitRecord] = []
-        for key, raw in values.items():
-            if key.startswith(f"{keys.prefix}seg/"):
-                records.extend(decode_segment(source, key, raw) or ())
-            else:
-                record = decode_record(source, key, raw)
-                records.extend([record] if record is not None else [])
-        return newest_last(records, keep)
+        return await asyncio.to_thread(_decode_history, source, keys, values, keep)
+
+    async def scan(self, source: str, fold: Callable[[Iterator[WaitRecord]], _T]) -> _T:
+        """Return ``fold`` of the source's records (see :meth:`WaitStore.scan`).
+
+        The same reads as :meth:`history`; the decoding runs line by line inside ``fold``'s
+        worker thread.
+        """
+        keys = self._keys(source)
+        values = await self._read_history(keys)
+        return await asyncio.to_thread(fold, _iter_history(source, keys, values))
 
     async def compact(self, source: str) -> CompactionReport:
         """Compact ``source``'s history now and apply retention (:mod:`.kv_compaction`)."""
@@ -337,6 +340,33 @@ class AirflowStore:
             logger.warning("Ignoring damaged breaker state %s: %s", key, exc)
             return None, []
         return snapshot, _lineage(raw)
+
+
+def _decode_history(
+    source: str, keys: SourceKeys, values: dict[str, str | None], keep: int
+) -> list[WaitRecord]:
+    """Decode the values :meth:`AirflowStore._read_history` read (a worker thread's work)."""
+    records: list[WaitRecord] = []
+    for key, raw in values.items():
+        if key.startswith(f"{keys.prefix}seg/"):
+            records.extend(decode_segment(source, key, raw) or ())
+        else:
+            record = decode_record(source, key, raw)
+            records.extend([record] if record is not None else [])
+    return newest_last(records, keep)
+
+
+def _iter_history(
+    source: str, keys: SourceKeys, values: dict[str, str | None]
+) -> Iterator[WaitRecord]:
+    """Yield the records of the values read, one at a time (:meth:`AirflowStore.scan`)."""
+    for key, raw in values.items():
+        if key.startswith(f"{keys.prefix}seg/"):
+            yield from iter_segment(source, key, raw)
+        else:
+            record = decode_record(source, key, raw)
+            if record is not None:
+                yield record
 
 
 def _lineage(raw: str | None) -> list[str]:

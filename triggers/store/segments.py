@@ -34,7 +34,7 @@ import json
 import logging
 import time
 import zlib
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from typing import Final
 
 from waitwise.triggers.errors import WaitRecordError
@@ -77,11 +77,8 @@ def encode_segment(records: Iterable[WaitRecord], *, compress: bool = True) -> s
     return f"{ZLIB_HEADER}\n{packed}"
 
 
-def decode_segment(source: str, where: str, raw: str | None) -> list[WaitRecord] | None:
-    """Return the records of a segment, or ``None`` if it is not one (warned).
-
-    Damaged lines are skipped with a warning naming ``where`` and the line number.
-    """
+def segment_lines(where: str, raw: str | None) -> list[str] | None:
+    """Return the record lines of a segment, or ``None`` if it is not one (warned)."""
     if raw is None:
         return None
     header, _, body = raw.partition("\n")
@@ -94,28 +91,47 @@ def decode_segment(source: str, where: str, raw: str | None) -> list[WaitRecord]
     elif header != HEADER:
         logger.warning("Skipping damaged history segment %s: header %r", where, header[:40])
         return None
-    lines = body.splitlines()
+    return body.splitlines()
+
+
+def iter_segment(source: str, where: str, raw: str | None) -> Iterator[WaitRecord]:
+    """Yield the records of a segment one at a time, as :func:`decode_segment` returns them.
+
+    Line by line: a caller that folds each record away keeps one record alive at a time,
+    where :func:`decode_segment` parses the whole segment first (faster, but its thousand
+    records survive long enough for the garbage collector to promote them).
+    """
+    lines = segment_lines(where, raw)
+    yield from decode_lines(source, where, lines or (), first_line=2)
+
+
+def decode_segment(source: str, where: str, raw: str | None) -> list[WaitRecord] | None:
+    """Return the records of a segment, or ``None`` if it is not one (warned).
+
+    Damaged lines are skipped with a warning naming ``where`` and the line number.
+    """
+    lines = segment_lines(where, raw)
+    if lines is None:
+        return None
     try:  # one parse for the whole segment; any damage falls back to line by line
         items = json.loads(f"[{','.join(lines)}]")
     except (ValueError, RecursionError):
         items = None
     if not isinstance(items, list) or len(items) != len(lines):
-        return decode_lines(source, where, lines, first_line=2)
+        return list(decode_lines(source, where, lines, first_line=2))
     found = (_from_item(source, f"{where}:{n}", item) for n, item in enumerate(items, start=2))
     return [record for record in found if record is not None]
 
 
 def decode_lines(
     source: str, where: str, lines: Iterable[str | bytes], *, first_line: int = 1
-) -> list[WaitRecord]:
-    """Decode one record per non-blank line, skipping damaged ones with a warning."""
-    records: list[WaitRecord] = []
+) -> Iterator[WaitRecord]:
+    """Yield one record per non-blank line, skipping damaged ones with a warning."""
     for number, line in enumerate(lines, start=first_line):
         if line.strip():
             record = decode_record(source, f"{where}:{number}", line)
             if record is not None:
-                records.append(record)
-    return records
+                yield record
 
 
 def decode_record(source: str, where: str, raw: str | bytes | None) -> WaitRecord | None:

@@ -6,8 +6,9 @@ import asyncio
 import datetime as dt
 import logging
 import random
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import pytest
 
@@ -20,6 +21,8 @@ from waitwise.triggers.policy import Window
 from waitwise.triggers.runtime import Runtime
 from waitwise.triggers.store import FileStore, WaitOutcome, WaitRecord
 from waitwise.triggers.testing import FakeClock, RecordingSink
+
+_T = TypeVar("_T")
 
 DAY = 86_400.0
 
@@ -52,12 +55,12 @@ class CountingStore(FileStore):
         super().__init__(root)
         self.reads, self.fail = 0, fail
 
-    async def history(self, source: str, limit: int | None = None) -> list[WaitRecord]:
+    async def scan(self, source: str, fold: Callable[[Iterator[WaitRecord]], _T]) -> _T:
         self.reads += 1
         await asyncio.sleep(0)
         if self.fail:
             raise OSError("store unreachable")
-        return await super().history(source, limit)
+        return await super().scan(source, fold)
 
 
 async def test_concurrent_waits_of_a_source_share_one_read_until_it_is_stale(

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import multiprocessing
 import threading
+from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
 
@@ -296,3 +298,53 @@ async def test_find_returns_the_record_of_one_try_loose_or_batched(store):
     other_try = (*alone.key[:4], alone.key[4] + 1)
     assert await store.find(SRC, other_try) is None
     assert await store.find("unknown", alone.key) is None
+
+
+async def test_scan_folds_every_stored_record_in_a_worker_thread(store):
+    together = [make_record(i, ended_at=T0 + 40_000.0 * i) for i in range(6)]
+    await store.append_many(together[:3])
+    for record in together[3:]:
+        await store.append(record)
+    await store.compact(SRC)
+    await store.append(replace(together[0], pokes=9, ended_at=together[0].ended_at + 1))
+    threads: list[int] = []
+
+    def fold(records: Iterator[WaitRecord]) -> list[WaitRecord]:
+        threads.append(threading.get_ident())
+        return list(records)
+
+    scanned = await store.scan(SRC, fold)
+    assert threads != [threading.get_ident()]
+    assert sorted(scanned, key=lambda r: (r.run_id, r.pokes)) == sorted(
+        [*together, replace(together[0], pokes=9, ended_at=together[0].ended_at + 1)],
+        key=lambda r: (r.run_id, r.pokes),
+    )
+    assert await store.scan("nobody", list) == []
+
+
+async def test_scan_hands_records_over_one_at_a_time(store):
+    """A fold that drops each record never has more than a few alive: none is promoted."""
+    await store.append_many([make_record(i, ended_at=T0 + 60.0 * i) for i in range(300)])
+    await store.compact(SRC)
+    alive: list[int] = []
+
+    def fold(records: Iterator[WaitRecord]) -> int:
+        count = 0
+        for count, _ in enumerate(records, start=1):
+            if count == 150:
+                alive.append(sum(type(o) is WaitRecord for o in gc.get_objects()))
+        return count
+
+    assert await store.scan(SRC, fold) == 300
+    assert len(alive) == 1
+    assert alive[0] <= 3
+
+
+async def test_a_fold_that_raises_raises_from_scan(store):
+    await store.append(make_record(1))
+
+    def fold(records: Iterator[WaitRecord]) -> None:
+        raise ValueError("bad fold")
+
+    with pytest.raises(ValueError, match="bad fold"):
+        await store.scan(SRC, fold)

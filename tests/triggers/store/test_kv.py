@@ -261,6 +261,10 @@ async def test_damage_is_skipped_with_warnings_and_compaction_moves_loose_damage
     kv.data[bad_zip] = encode_segment([make_record(5)])[:-8]
     with caplog.at_level(logging.WARNING):
         assert await store.history(SRC) == [make_record(1), make_record(4)]
+        assert sorted(await store.scan(SRC, list), key=lambda r: r.order) == [
+            make_record(1),
+            make_record(4),
+        ]
         await store.compact(SRC)
         assert await store.history(SRC) == [make_record(1), make_record(4)]
     kept = (bad_loose in kv.data, bad_segment in kv.data, partly in kv.data, bad_zip in kv.data)
