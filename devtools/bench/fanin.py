@@ -4,9 +4,13 @@
 wait's ending writes the source's history and feeds its breaker; when a source's files land
 together those endings must not queue behind each other.
 
-One real Airflow (:mod:`devtools.airflow_harness`: SQLite, LocalExecutor), three DAGs generated
-into a temporary dags folder (:func:`write_dags`; the e2e test keeps its own copy in
-``tests/e2e/dags_fanin``), each run in turn:
+One real Airflow (:mod:`devtools.airflow_harness`: SQLite, LocalExecutor), DAGs generated into
+a temporary dags folder (:func:`write_dags`; the e2e test keeps its own copy in
+``tests/e2e/dags_fanin``), each kind run in turn.  A kind of more than :data:`DAG_SIZE` tasks is
+split over ``ceil(N / DAG_SIZE)`` DAGs of the same kind (``fanin_waitwise_00``, ...), whose runs
+are triggered together and wait for the same landing (:func:`dag_ids`): one DAG of 1,000
+tasks is too slow for Airflow's scheduler and dag-processor here, and each trigger the
+triggerer starts carries its whole serialized DAG.
 
 1. ``fanin_seed``: ``SEED`` sensors of the source whose files never land (2 s timeout,
    ``soft_fail``): the breaker then holds ``SEED`` consecutive failures, so the fan-in's
@@ -17,8 +21,8 @@ into a temporary dags folder (:func:`write_dags`; the e2e test keeps its own cop
 3. ``fanin_waitwise``: N ``FileArrivalSensor``s, ``source="fanin_src"``, a profile with a
    breaker and a 1 s constant poll.
 
-For each fan-in run: wait until all N tasks are ``deferred`` in a triggerer, let every trigger
-settle into polling (``--settle``), stage the N files in one directory and rename it into
+For each fan-in: trigger its DAGs, wait until all N tasks are ``deferred`` in a triggerer,
+let every trigger settle into polling (``--settle``), stage the N files in one directory and rename it into
 place (one syscall: all land at once), then wait until all N tasks are done.  Per task the
 latency is its ``end_date`` (REST API) minus the rename; the table reports first / median /
 p90 / last per kind and ``last / floor last`` (goal: within 2x).
@@ -32,8 +36,9 @@ REST API (:mod:`devtools.history`: loose records and segments, de-duplicated):
   followed by ``N`` successes: one lost (or doubled) update shows.
 
 Airflow settings for N (see :func:`airflow_env`): ``[triggerer] capacity`` and
-``max_trigger_to_select_per_loop``, ``[core] max_active_tasks_per_dag`` (and the DAG's
-``max_active_tasks``), ``[scheduler] max_tis_per_query``, ``[api] maximum_page_limit`` (the
+``max_trigger_to_select_per_loop``, ``[core] max_active_tasks_per_dag`` (and each DAG's
+``max_active_tasks``), ``[scheduler] max_dagruns_per_loop_to_schedule`` (every DAG of a kind
+in one scheduler loop), ``[scheduler] max_tis_per_query``, ``[api] maximum_page_limit`` (the
 REST API caps pages at 100 by default), longer DAG-parse timeouts; ``PYTHONPATH`` holds the
 repo root so that the dag-processor and the triggerer import :class:`FloorTrigger` from here.
 ``[core] parallelism`` stays small: tasks that start from the trigger are deferred by the
@@ -80,6 +85,7 @@ SOURCE = "fanin_src"
 SEED = 3  # failed waits before the fan-in: its successes must then change the breaker
 KINDS = ("floor", "waitwise")
 DAG_IDS = {"seed": "fanin_seed", "floor": "fanin_floor", "waitwise": "fanin_waitwise"}
+DAG_SIZE = 100  # most tasks per DAG: a kind of more is split over several DAGs (dag_ids)
 START = dt.datetime(2024, 1, 1, tzinfo=dt.UTC)
 LANDED = "landed"
 GOAL = 2.0  # waitwise's last done within this multiple of the floor's last
@@ -131,6 +137,18 @@ def task_ids(n: int) -> list[str]:
     return [f"t{i:04d}" for i in range(n)]
 
 
+def dag_ids(kind: str, n: int) -> list[str]:
+    """Return the ids of the DAGs holding the ``n`` tasks of ``kind`` (one unless n > DAG_SIZE)."""
+    if kind == "seed" or n <= DAG_SIZE:
+        return [DAG_IDS[kind]]
+    return [f"{DAG_IDS[kind]}_{k:02d}" for k in range(-(-n // DAG_SIZE))]
+
+
+def shard_tasks(n: int, shard: int, shards: int) -> list[str]:
+    """Return the task ids of DAG ``shard`` of ``shards``: ids are unique across a kind's DAGs."""
+    return task_ids(n)[shard * DAG_SIZE : (shard + 1) * DAG_SIZE] if shards > 1 else task_ids(n)
+
+
 def _profiles(n: int) -> tuple[Any, Any]:
     from waitwise.triggers.breaker import BreakerConfig
     from waitwise.triggers.policy import Constant
@@ -150,19 +168,21 @@ def _profiles(n: int) -> tuple[Any, Any]:
     return fanin, seed
 
 
-def build_dag(kind: str, n: int, fileloc: str) -> DAG:
-    """Return the ``kind`` DAG ("seed", "floor" or "waitwise") for fan-ins of ``n``."""
+def build_dag(kind: str, n: int, fileloc: str, shard: int = 0) -> DAG:
+    """Return DAG ``shard`` of ``kind`` ("seed", "floor" or "waitwise") for fan-ins of ``n``."""
     from waitwise.operators.file import FileArrivalSensor
 
     fanin, seed = _profiles(n)
     path = "{{ dag_run.conf['dir'] }}/"
+    ids = dag_ids(kind, n)
+    mine = shard_tasks(n, shard, len(ids))
     with DAG(
-        DAG_IDS[kind],
+        ids[shard],
         schedule=None,
         start_date=START,
         catchup=False,
         max_active_runs=1,
-        max_active_tasks=max(n, SEED) + 10,
+        max_active_tasks=max(len(mine), SEED) + 10,
     ) as dag:
         if kind == "seed":
             for task_id in task_ids(SEED):
@@ -173,9 +193,9 @@ def build_dag(kind: str, n: int, fileloc: str) -> DAG:
                     source=SOURCE,
                     soft_fail=True,
                 )
-        for task_id in task_ids(n) if kind == "floor" else ():
+        for task_id in mine if kind == "floor" else ():
             FloorSensor(task_id=task_id, path=path + task_id)
-        for task_id in task_ids(n) if kind == "waitwise" else ():
+        for task_id in mine if kind == "waitwise" else ():
             FileArrivalSensor(
                 task_id=task_id, filepath=path + task_id, profile=fanin, source=SOURCE
             )
@@ -183,34 +203,39 @@ def build_dag(kind: str, n: int, fileloc: str) -> DAG:
     return dag
 
 
-_DAG_FILE = '''"""Airflow DAG file generated by devtools.bench.fanin: the {kind} DAG, N={n}."""
+_DAG_FILE = '''"""Airflow DAG file generated by devtools.bench.fanin: {kind} DAG {shard}, N={n}."""
 
 from __future__ import annotations
 
 from devtools.bench.fanin import build_dag
 
-dag = build_dag({kind!r}, {n}, __file__)
+dag = build_dag({kind!r}, {n}, __file__, {shard})
 '''
 
 
 def write_dags(folder: Path, n: int) -> list[str]:
-    """Write the three DAG files for fan-ins of ``n`` into ``folder``; return the DAG ids."""
+    """Write one file per DAG for fan-ins of ``n`` into ``folder``; return the DAG ids."""
     folder.mkdir(parents=True, exist_ok=True)
+    written = []
     for kind in DAG_IDS:
-        (folder / f"fanin_{kind}.py").write_text(_DAG_FILE.format(kind=kind, n=n))
-    return list(DAG_IDS.values())
+        for shard, dag_id in enumerate(dag_ids(kind, n)):
+            (folder / f"{dag_id}.py").write_text(_DAG_FILE.format(kind=kind, n=n, shard=shard))
+            written.append(dag_id)
+    return written
 
 
 # ----------------------------------------------------------------- the Airflow
 def airflow_env(n: int, waitwise_path: str | None = None) -> dict[str, str]:
     """Return the extra environment an Airflow running N waits of one source needs."""
     path = [waitwise_path, str(REPO), os.environ.get("PYTHONPATH")]
+    shards = dag_ids("waitwise", n)
     return {
         "PYTHONPATH": os.pathsep.join(p for p in path if p),
         "AIRFLOW__TRIGGERER__CAPACITY": str(max(1000, n + 100)),
         "AIRFLOW__TRIGGERER__MAX_TRIGGER_TO_SELECT_PER_LOOP": str(max(50, n + 10)),
         "AIRFLOW__CORE__MAX_ACTIVE_TASKS_PER_DAG": str(max(16, n + 10)),
         "AIRFLOW__SCHEDULER__MAX_TIS_PER_QUERY": str(max(16, n + 10)),
+        "AIRFLOW__SCHEDULER__MAX_DAGRUNS_PER_LOOP_TO_SCHEDULE": str(max(20, 2 * len(shards))),
         "AIRFLOW__API__MAXIMUM_PAGE_LIMIT": str(max(1000, 2 * n)),
         "AIRFLOW__CORE__DAGBAG_IMPORT_TIMEOUT": "300",
         "AIRFLOW__DAG_PROCESSOR__DAG_FILE_PROCESSOR_TIMEOUT": "300",
@@ -262,15 +287,25 @@ def _poll(what: str, predicate: Any, timeout: float, every: float = 1.0) -> None
 # ----------------------------------------------------------------- one fan-in
 @dataclass
 class FanIn:
-    """One fan-in run: per-task latency from the landing to the task's end."""
+    """One fan-in: per-task latency from the landing to the task's end.
+
+    ``runs``: the run of each of the kind's DAGs (dag_id -> run_id), triggered together.
+    """
 
     kind: str
     n: int
-    run_id: str
+    runs: dict[str, str]
     latencies: list[float] = field(default_factory=list)
     states: dict[str, int] = field(default_factory=dict)
     deferred_s: float = 0.0  # DAG run created -> all N deferred in a triggerer
     started_s: float = 0.0  # DAG run created -> all N triggers running
+
+    @property
+    def run_id(self) -> str:
+        """Return the run id of a fan-in of one DAG."""
+        if len(self.runs) != 1:
+            raise ValueError(f"{self.kind} ran {len(self.runs)} DAGs: use runs")
+        return next(iter(self.runs.values()))
 
     def quantile(self, q: float) -> float:
         ordered = sorted(self.latencies)
@@ -289,11 +324,15 @@ class FanIn:
         return max(self.latencies)
 
 
-def _all_deferred_in_triggerer(airflow: AirflowHarness, dag_id: str, run_id: str, n: int) -> bool:
-    if count_in(airflow, dag_id, run_id, {"deferred"}) < n:
+def _all_deferred_in_triggerer(airflow: AirflowHarness, runs: dict[str, str], n: int) -> bool:
+    if sum(count_in(airflow, d, r, {"deferred"}) for d, r in runs.items()) < n:
         return False
-    tis = task_instances(airflow, dag_id, run_id)
+    tis = [ti for d, r in runs.items() for ti in task_instances(airflow, d, r)]
     return all((ti.get("triggerer_job") or {}).get("id") for ti in tis)
+
+
+def _done(airflow: AirflowHarness, runs: dict[str, str]) -> int:
+    return sum(count_in(airflow, d, r, set(TERMINAL_STATES)) for d, r in runs.items())
 
 
 def started_triggers(airflow: AirflowHarness, dag_id: str, run_id: str) -> int:
@@ -324,23 +363,22 @@ def fan_in(
     timeout: float,
 ) -> FanIn:
     """Run one fan-in of ``kind`` ("floor" or "waitwise") and return its latencies."""
-    dag_id = DAG_IDS[kind]
     folder = Path(tempfile.mkdtemp(prefix=f"fanin-{kind}-", dir=data_dir))
     staging, landed = folder / "staging", folder / LANDED
     staging.mkdir()
     for task_id in task_ids(n):
         (staging / task_id).write_text("x")
     begun = time.monotonic()
-    run_id = airflow.trigger(dag_id, conf={"dir": str(landed)})
+    runs = {d: airflow.trigger(d, conf={"dir": str(landed)}) for d in dag_ids(kind, n)}
     _poll(
         f"{n} {kind} tasks deferred in a triggerer",
-        lambda: _all_deferred_in_triggerer(airflow, dag_id, run_id, n),
+        lambda: _all_deferred_in_triggerer(airflow, runs, n),
         timeout=120 + n * 0.3,
     )
-    result = FanIn(kind, n, run_id, deferred_s=time.monotonic() - begun)
+    result = FanIn(kind, n, runs, deferred_s=time.monotonic() - begun)
     _poll(
         f"{n} {kind} triggers started",
-        lambda: started_triggers(airflow, dag_id, run_id) >= n,
+        lambda: sum(started_triggers(airflow, d, r) for d, r in runs.items()) >= n,
         timeout=120 + n * 0.5,
         every=2.0,
     )
@@ -348,12 +386,8 @@ def fan_in(
     time.sleep(settle)  # every trigger has poked (and a wait been admitted) at least once
     os.rename(staging, landed)
     landed_at = time.time()
-    _poll(
-        f"{n} {kind} tasks done",
-        lambda: count_in(airflow, dag_id, run_id, set(TERMINAL_STATES)) >= n,
-        timeout=timeout,
-    )
-    for ti in task_instances(airflow, dag_id, run_id):
+    _poll(f"{n} {kind} tasks done", lambda: _done(airflow, runs) >= n, timeout=timeout)
+    for ti in (ti for d, r in runs.items() for ti in task_instances(airflow, d, r)):
         result.states[ti["state"]] = result.states.get(ti["state"], 0) + 1
         ended = dt.datetime.fromisoformat(ti["end_date"]).timestamp()
         result.latencies.append(ended - landed_at)
@@ -402,11 +436,19 @@ class StoreCheck:
     present_all: bool = False
 
 
-def check_store(airflow: AirflowHarness, run_id: str, n: int, successes: int) -> StoreCheck:
-    """Check the fan-in run's history and the breaker after ``successes`` fan-in successes."""
+def check_store(airflow: AirflowHarness, run: str | FanIn, n: int, successes: int) -> StoreCheck:
+    """Check the fan-in's history and the breaker after ``successes`` fan-in successes.
+
+    ``run``: the fan-in (all its DAGs' runs), or the run id of a fan-in of one DAG.
+    """
     values = store_values(airflow)  # every key: loose records, segments, the breaker
-    mine = [r for r in history.history_of(airflow, SOURCE) if r["run_id"] == run_id]
-    tries = {(r["task_id"], r.get("map_index", -1), r.get("try_number")) for r in mine}
+    runs = run.runs if isinstance(run, FanIn) else None
+    mine = [
+        r
+        for r in history.history_of(airflow, SOURCE)
+        if (runs.get(r["dag_id"]) if runs is not None else run) == r["run_id"]
+    ]
+    tries = {(r["dag_id"], r["task_id"], r.get("map_index", -1), r.get("try_number")) for r in mine}
     wrong = sorted(
         f"{r['task_id']}:{r.get('outcome')}" for r in mine if r.get("outcome") != "success"
     )
@@ -518,7 +560,7 @@ def measure(
                 kind: fan_in(airflow, kind, n, data, settle=settle, timeout=300 + n * 1.5)
                 for kind in KINDS
             }
-            store = check_store(airflow, runs["waitwise"].run_id, n, n)
+            store = check_store(airflow, runs["waitwise"], n, n)
             blocked = airflow.logs("triggerer").count("async thread was blocked")
         finally:
             airflow.stop()

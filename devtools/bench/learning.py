@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import json
 import random
 import statistics
@@ -95,8 +96,29 @@ async def _ticker(stop: asyncio.Event, lateness: list[float]) -> None:
         lateness.append(loop.time() - due)
 
 
-async def _lag(store: MemoryHistory | None, sources: int, waits: int) -> tuple[list[float], float]:
-    """Tick while ``waits`` waits bind (none when ``store`` is None); return lateness, span."""
+async def _lag(
+    store: MemoryHistory | None, sources: int, waits: int
+) -> tuple[list[float], float, int]:
+    """Tick while ``waits`` waits bind (none when ``store`` is None).
+
+    Return the ticks' lateness, the span, and the full garbage collections in it.
+    """
+    full = [0]
+
+    def count(phase: str, info: dict[str, int]) -> None:
+        full[0] += phase == "stop" and info["generation"] == 2
+
+    gc.callbacks.append(count)
+    try:
+        lateness, span = await _ticked(store, sources, waits)
+    finally:
+        gc.callbacks.remove(count)
+    return lateness, span, full[0]
+
+
+async def _ticked(
+    store: MemoryHistory | None, sources: int, waits: int
+) -> tuple[list[float], float]:
     stop, lateness = asyncio.Event(), list[float]()
     ticker = asyncio.create_task(_ticker(stop, lateness))
     await asyncio.sleep(0.2)
@@ -168,19 +190,20 @@ def main(argv: list[str] | None = None) -> None:
         f"s{s}": [json.dumps(r.to_json_dict()) for r in records(f"s{s}", size, s)]
         for s in range(sources)
     }
-    idle, _ = asyncio.run(_lag(None, sources, waits))
-    busy, span = asyncio.run(_lag(MemoryHistory(blobs), sources, waits))
+    idle, _, idle_gcs = asyncio.run(_lag(None, sources, waits))
+    busy, span, busy_gcs = asyncio.run(_lag(MemoryHistory(blobs), sources, waits))
     print(
         f"\n### Learning: event-loop lateness while {waits:,} learned waits of {sources} sources "
         f"({size:,} records each) start\n"
     )
-    print("| loop | ticks | p50 | p99 | max | every wait planned after |")
-    print("|---|---|---|---|---|---|")
-    for name, lat, took in (("idle (baseline)", idle, None), ("learning", busy, span)):
+    print("| loop | ticks | p50 | p99 | max | full collections | every wait planned after |")
+    print("|---|---|---|---|---|---|---|")
+    rows = (("idle (baseline)", idle, idle_gcs, None), ("learning", busy, busy_gcs, span))
+    for name, lat, gcs, took in rows:
         took_s = f"{took:.1f} s" if took is not None else "-"
         print(
             f"| {name} | {len(lat)} | {_pct(lat, 0.5) * 1e3:.1f} ms "
-            f"| {_pct(lat, 0.99) * 1e3:.1f} ms | {max(lat) * 1e3:.1f} ms | {took_s} |"
+            f"| {_pct(lat, 0.99) * 1e3:.1f} ms | {max(lat) * 1e3:.1f} ms | {gcs} | {took_s} |"
         )
 
 
