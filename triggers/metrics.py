@@ -30,6 +30,8 @@ ADAPTIVE_LATE: Final = "waitwise.adaptive.late"
 """A learned policy's wait polled by its fallback: its plan was not ready in time."""
 ADAPTIVE_PLANNED: Final = "waitwise.adaptive.planned"
 """A learned policy's wait planned its pokes from the source's history."""
+ADAPTIVE_TUNED: Final = "waitwise.adaptive.tuned"
+"""A source's auto-tuning recorded a change (its reason is in the change log and the log)."""
 
 
 class MetricsSink(Protocol):

@@ -11,6 +11,7 @@ without Airflow.
 - :mod:`.policy`: :class:`Adaptive` and :class:`RecentAverage`, configurable like any policy.
 - :mod:`.replay`: :func:`replay`, :class:`Arrival`.
 - :mod:`.health`: :func:`health`, a source's score 0-100 (the formula is there).
+- :mod:`.tuning`: auto-tuning's rules and change log (:class:`Change`, :class:`Setting`).
 """
 
 from __future__ import annotations
@@ -22,12 +23,14 @@ from .observations import Observation, from_records, observe
 from .planner import Plan, plan
 from .policy import Adaptive, Bound, Eta, Planned, RecentAverage
 from .replay import Arrival, Replayed, named_policy, replay
+from .tuning import Change, Setting
 
 __all__ = [
     "Adaptive",
     "Arrival",
     "ArrivalModel",
     "Bound",
+    "Change",
     "Distribution",
     "Eta",
     "Health",
@@ -38,6 +41,7 @@ __all__ = [
     "Planned",
     "RecentAverage",
     "Replayed",
+    "Setting",
     "fit",
     "from_records",
     "health",

@@ -20,6 +20,7 @@ from waitwise.triggers.store.records import WaitOutcome, WaitRecord
 
 from .model import ArrivalModel, Distribution, Learning, fit_arrays
 from .observations import Observation, columns
+from .tuning import Change, Rules, propose
 from .turnbull import Floats
 
 __all__ = ["RECENT_WAITS", "Knowledge"]
@@ -35,7 +36,7 @@ class Knowledge:
     :param waits: seconds from start to detection of the latest successful waits.
     """
 
-    __slots__ = ("_after", "_at", "_by", "_known", "_lock", "_models", "waits")
+    __slots__ = ("_after", "_at", "_by", "_known", "_lock", "_models", "changes", "waits")
 
     def __init__(self, observations: Iterable[Observation], waits: Sequence[float] = ()) -> None:
         ordered = sorted(observations, key=lambda o: o.known_at)
@@ -44,6 +45,7 @@ class Knowledge:
         self._by = np.array([o.by_s for o in ordered], dtype=np.float64)
         self._known = np.array([o.known_at for o in ordered], dtype=np.float64)
         self.waits: tuple[float, ...] = tuple(waits)
+        self.changes: tuple[Change, ...] = ()  # the source's change log (auto-tuning)
         self._models: dict[tuple[Learning, int], ArrivalModel | None] = {}
         self._lock = threading.Lock()
 
@@ -104,6 +106,10 @@ class Knowledge:
         with self._lock:
             model = self._model(learning, before)
             return None if model is None else (model, model.distribution(scheduled_at))
+
+    def propose(self, rules: Rules, now: float) -> Change | None:
+        """Return the tuning due at ``now`` from these observations and :attr:`changes`."""
+        return propose(self._after, self._by, self._known, self.changes, rules, now)
 
     def _model(self, learning: Learning, before: float | None) -> ArrivalModel | None:
         count = len(self) if before is None else int(np.searchsorted(self._known, before))

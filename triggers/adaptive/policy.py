@@ -29,6 +29,7 @@ from waitwise.triggers.policy.protocol import JSON, MIN_INTERVAL
 from .knowledge import Knowledge
 from .model import Distribution, Learning
 from .planner import Plan, plan
+from .tuning import Rules, Setting, in_effect
 
 __all__ = ["SAFETY", "Adaptive", "Bound", "Eta", "Planned", "RecentAverage"]
 
@@ -147,6 +148,11 @@ class Adaptive(PolicyBase):
         ``reliability``).
     :param timeout_margin: the learned deadline is this multiple of that quantile's offset.
     :param min_timeout_s: the learned deadline comes at least this long after the start.
+    :param auto_tune: let the source's history tune the plan's longest interval and the
+        deadline, a bounded step at a time, every change recorded in the store's change log
+        (:mod:`.tuning`; ``revert_tuning`` undoes the latest).
+    :param tune_step: the largest relative change of a tuned value per tuning (0.25: x1.25).
+    :param tune_every_s: the least time between two tunings of a source.
     """
 
     kind: ClassVar[str] = "adaptive"
@@ -161,13 +167,21 @@ class Adaptive(PolicyBase):
     timeout_quantile: float = 0.99
     timeout_margin: float = 1.25
     min_timeout_s: float = 60.0
+    auto_tune: bool = False
+    tune_step: float = 0.25
+    tune_every_s: float = 86_400.0
 
     def __post_init__(self) -> None:
         check_seconds(self, "target_latency_s")
-        if not isinstance(self.dynamic_timeout, bool):
-            raise PolicyConfigError(
-                f"Adaptive.dynamic_timeout must be True or False, got {self.dynamic_timeout!r}"
-            )
+        for flag in ("dynamic_timeout", "auto_tune"):
+            if not isinstance(getattr(self, flag), bool):
+                raise PolicyConfigError(
+                    f"Adaptive.{flag} must be True or False, got {getattr(self, flag)!r}"
+                )
+        step = check_number(self, "tune_step", 0.0)
+        if not 0.0 < step <= 1.0:
+            raise PolicyConfigError(f"Adaptive.tune_step must be in (0, 1], got {step!r}")
+        check_number(self, "tune_every_s", 60.0)
         tq = check_number(self, "timeout_quantile", 0.0)
         if not 0.0 < tq < 1.0:
             raise PolicyConfigError(f"Adaptive.timeout_quantile must be in (0, 1), got {tq!r}")
@@ -188,6 +202,20 @@ class Adaptive(PolicyBase):
     def learning(self) -> Learning:
         """Return how the history is learned from."""
         return Learning(self.half_life_days, self.timezone, self.min_history)
+
+    @property
+    def rules(self) -> Rules:
+        """Return what auto-tuning tunes towards (:mod:`.tuning`)."""
+        return Rules(
+            self.target_latency_s,
+            self.quantile,
+            self.max_interval_s,
+            self.timeout_quantile,
+            self.timeout_margin,
+            self.tune_step,
+            self.tune_every_s,
+            max(self.min_history, 30),
+        )
 
     @property
     def cold(self) -> IntervalPolicy:
@@ -222,18 +250,35 @@ class Adaptive(PolicyBase):
         model, dist = found_model
         start = opens_at - scheduled_at
         deadline = self._deadline(dist, scheduled_at, opens_at, closes_at)
+        sparse = self.max_interval_s
+        tuned = self._tuned(knowledge, opens_at)
+        if tuned is not None:
+            sparse = min(max(tuned.max_interval_s, self.target_latency_s), self.max_interval_s)
+            if tuned.deadline_s is not None:
+                at_least = opens_at + self.min_timeout_s
+                deadline = min(deadline, max(scheduled_at + tuned.deadline_s, at_least))
         found = plan(
             dist,
             max(start, 0.0),
             max(deadline - scheduled_at, 0.0),
             dense=self.target_latency_s,
-            sparse=self.max_interval_s,
+            sparse=sparse,
             budget=SAFETY * (1.0 - self.quantile),
         )
-        policy = Planned(tuple(found.offsets), start, self.max_interval_s)
+        policy = Planned(tuple(found.offsets), start, sparse)
         eta = Eta.of(dist, max(start, 0.0))
         closes = deadline if deadline < closes_at else None
         return Bound(policy, model.version, eta, found, closes)
+
+    def _tuned(self, knowledge: Knowledge, opens_at: float) -> Setting | None:
+        """Return the tuned setting in force when the window opened (``None``: untuned).
+
+        Only changes made before the opening count, so a trigger rebuilt after a restart
+        plans with the same setting.
+        """
+        if not self.auto_tune:
+            return None
+        return in_effect(knowledge.changes, opens_at, self.tune_every_s).setting
 
     def _deadline(
         self, dist: Distribution, scheduled_at: float, opens_at: float, closes_at: float

@@ -26,12 +26,14 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from dataclasses import dataclass
 from typing import Final
 
 from waitwise.triggers import metrics
 from waitwise.triggers.adaptive import Knowledge
 from waitwise.triggers.adaptive.policy import Adaptive, Bound, RecentAverage
+from waitwise.triggers.adaptive.tuning import Change, Setting, resumed, reverted
 from waitwise.triggers.clock import Clock
 from waitwise.triggers.metrics import MetricsSink
 from waitwise.triggers.policy import Window
@@ -39,7 +41,7 @@ from waitwise.triggers.store import WaitStore
 
 Learned = Adaptive | RecentAverage  # the classes of policy.LEARNED, as a type
 
-__all__ = ["PLAN_WAIT_S", "REFRESH_S", "RETRY_S", "Learner"]
+__all__ = ["PLAN_WAIT_S", "REFRESH_S", "RETRY_S", "Learner", "resume_tuning", "revert_tuning"]
 
 REFRESH_S: Final = 600.0
 """How long a source's knowledge is used before the history is read again."""
@@ -67,6 +69,7 @@ class Learner:
         self._reading: dict[tuple[int, str], asyncio.Task[_Entry]] = {}
         self._reads = asyncio.Semaphore(1)  # one history read and decode at a time
         self._fits = asyncio.Semaphore(1)  # one fit and plan at a time, beside it
+        self._tuning: dict[tuple[int, str], asyncio.Future[None]] = {}
 
     async def bound_within(
         self,
@@ -108,7 +111,53 @@ class Learner:
             return None
         args = (knowledge, scheduled_at, window.opens_at, window.closes_at)
         async with self._fits:
-            return await asyncio.to_thread(policy.bind, *args)
+            bound = await asyncio.to_thread(policy.bind, *args)
+        if isinstance(policy, Adaptive) and policy.auto_tune:
+            self._tune_soon(policy, store, source, tags, knowledge)
+        return bound
+
+    async def wait_tunings(self) -> None:
+        """Wait until the tunings started in the background are done."""
+        while self._tuning:
+            await asyncio.gather(*self._tuning.values())
+
+    def _tune_soon(
+        self,
+        policy: Adaptive,
+        store: WaitStore,
+        source: str,
+        tags: dict[str, str],
+        knowledge: Knowledge,
+    ) -> None:
+        """Start the source's tuning, if due, beside the waits (one at a time per source)."""
+        key = (id(store), source)
+        if key in self._tuning:
+            return
+        task = asyncio.ensure_future(self._tune(policy, store, source, tags, knowledge))
+        self._tuning[key] = task
+        task.add_done_callback(lambda _: self._tuning.pop(key, None))
+
+    async def _tune(
+        self,
+        policy: Adaptive,
+        store: WaitStore,
+        source: str,
+        tags: dict[str, str],
+        knowledge: Knowledge,
+    ) -> None:
+        """Record the tuning due now, if any (:mod:`waitwise.triggers.adaptive.tuning`)."""
+        try:
+            async with self._fits:
+                change = await asyncio.to_thread(knowledge.propose, policy.rules, self._clock.now())
+            if change is None:
+                return
+            await store.append_change(source, change.to_json_dict())
+        except Exception:  # tuning is an extra: the waits go on with the setting in force
+            log.warning("Tuning %s failed; its setting stays", source, exc_info=True)
+            return
+        knowledge.changes = (*knowledge.changes, change)
+        self._metrics.incr(metrics.ADAPTIVE_TUNED, tags)
+        log.info("Tuned %s: %s", source, change.reason)
 
     async def knowledge(
         self, store: WaitStore, source: str, tags: dict[str, str]
@@ -135,6 +184,7 @@ class Learner:
         try:
             async with self._reads:
                 knowledge = await store.scan(source, Knowledge.from_records)
+            knowledge.changes = await _changes_or_none(store, source)
         except Exception:  # fail open: the waits poll by their fallback policy
             if before is None or not before.failed:
                 log.warning(
@@ -144,6 +194,57 @@ class Learner:
                 )
             return _Entry(None, self._clock.now() + RETRY_S, failed=True)
         return _Entry(knowledge, self._clock.now() + REFRESH_S)
+
+
+async def _changes(store: WaitStore, source: str) -> tuple[Change, ...]:
+    """Return ``source``'s change log as changes; damaged entries are skipped (warned)."""
+    found = []
+    for entry in await store.changes(source):
+        try:
+            found.append(Change.from_json_dict(entry))
+        except ValueError as exc:
+            log.warning("Skipping a damaged change of %s: %s", source, exc)
+    return tuple(found)
+
+
+async def _changes_or_none(store: WaitStore, source: str) -> tuple[Change, ...]:
+    """Return ``source``'s change log, or none when it cannot be read (warned): untuned."""
+    try:
+        return await _changes(store, source)
+    except Exception:
+        log.warning("The change log of %s cannot be read; it plans untuned", source, exc_info=True)
+        return ()
+
+
+async def revert_tuning(
+    store: WaitStore, source: str, policy: Adaptive, at: float | None = None
+) -> Change:
+    """Undo ``source``'s latest tuning and hold tuning until :func:`resume_tuning`.
+
+    Waits that open after this use the setting in force before that tuning (within the
+    triggerer's :data:`REFRESH_S`).  ``at``: when, epoch seconds (now).  Returns the change
+    recorded.
+
+    :raises ValueError: when nothing was tuned.
+    """
+    log_ = await _changes(store, source)
+    own = Setting(policy.max_interval_s)
+    change = reverted(log_, time.time() if at is None else at, policy.tune_every_s, own)
+    await store.append_change(source, change.to_json_dict())
+    return change
+
+
+async def resume_tuning(
+    store: WaitStore, source: str, policy: Adaptive, at: float | None = None
+) -> Change:
+    """Let ``source``'s tuning go on after :func:`revert_tuning`; returns the change recorded.
+
+    :raises ValueError: when tuning is not held.
+    """
+    now = time.time() if at is None else at
+    change = resumed(await _changes(store, source), now, policy.tune_every_s)
+    await store.append_change(source, change.to_json_dict())
+    return change
 
 
 def _log_failure(work: asyncio.Future[Bound | None]) -> None:

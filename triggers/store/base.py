@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import json
+import logging
 import operator
 from collections import Counter
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, replace
-from typing import Final, Protocol, TypeAlias, TypeVar, runtime_checkable
+from typing import Any, Final, Protocol, TypeAlias, TypeVar, runtime_checkable
 
 from waitwise.triggers.breaker import BreakerSnapshot
 from waitwise.triggers.errors import StoreError
@@ -19,6 +20,7 @@ DEFAULT_RETENTION: Final = 20_000
 DEFAULT_MAX_AGE_S: Final = 400 * 86_400.0
 """Age past which records go (by ``ended_at``): a year of daily waits plus a month."""
 
+logger = logging.getLogger(__name__)
 BreakerUpdate: TypeAlias = Callable[[BreakerSnapshot | None], BreakerSnapshot]
 _T = TypeVar("_T")
 
@@ -71,6 +73,18 @@ class WaitStore(Protocol):
 
     async def find(self, source: str, key: WaitKey) -> WaitRecord | None:
         """Return the record of one wait (task instance try) written lately, or ``None``."""
+        ...
+
+    async def append_change(self, source: str, change: Mapping[str, Any]) -> None:
+        """Add ``change`` (plain JSON, with a numeric ``at``) to ``source``'s change log.
+
+        The log records every change made to a source's settings (auto-tuning, its reverts),
+        one write per change, never rewritten.
+        """
+        ...
+
+    async def changes(self, source: str) -> list[dict[str, Any]]:
+        """Return ``source``'s change log, oldest ``at`` first; damaged entries are skipped."""
         ...
 
     async def sources(self) -> list[str]:
@@ -225,3 +239,31 @@ def next_snapshot(
     if not isinstance(new, BreakerSnapshot) or new.source != validate_source(source):
         raise StoreError(f"breaker update for {source!r} must return its snapshot, got {new!r}")
     return replace(new, version=(current.version if current else 0) + 1)
+
+
+def check_change(source: str, change: object) -> str:
+    """Return ``change`` as canonical JSON text, after checking its shape.
+
+    :raises TypeError: when it is not a JSON object with a finite, non-negative ``at``.
+    """
+    validate_source(source)
+    at = change.get("at") if isinstance(change, Mapping) else None
+    if isinstance(at, bool) or not isinstance(at, int | float) or not 0 <= at < float("inf"):
+        raise TypeError(f"a change must be a JSON object with epoch seconds 'at', got {change!r}")
+    return json.dumps(change, sort_keys=True, separators=(",", ":"), allow_nan=False)
+
+
+def decode_changes(where: str, raws: Iterable[str | bytes | None]) -> list[dict[str, Any]]:
+    """Return the change-log entries of ``raws``, oldest ``at`` first (damaged ones warned)."""
+    found: list[dict[str, Any]] = []
+    for raw in raws:
+        if raw is None:
+            continue
+        try:
+            item = json.loads(raw)
+            check_change("x", item)
+        except (ValueError, TypeError) as exc:
+            logger.warning("Skipping damaged change in %s: %s", where, exc)
+            continue
+        found.append(item)
+    return sorted(found, key=lambda c: (c["at"], json.dumps(c, sort_keys=True)))

@@ -5,6 +5,7 @@ Layout::
     <root>/<source>/days/<YYYYMMDD>.jsonl   history: the records that ended that UTC day
     <root>/<source>/history.jsonl           0.1.0's history, read as is until compacted
     <root>/<source>/breaker.json            the BreakerSnapshot
+    <root>/<source>/changes.jsonl           the change log (auto-tuning), one entry per line
     <root>/<source>/.lock                   flock(2) target that serialises writers
     <root>/<source>/*.corrupt               damaged content moved aside, never dropped
 
@@ -37,9 +38,9 @@ import logging
 import os
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
-from typing import Final, TypeVar
+from typing import Any, Final, TypeVar
 
 import aiofiles
 import aiofiles.os
@@ -54,9 +55,11 @@ from .base import (
     BreakerUpdate,
     CompactionPolicy,
     CompactionSchedule,
+    check_change,
     check_limit,
     check_max_age,
     check_retention,
+    decode_changes,
     newest_last,
     next_snapshot,
     source_of,
@@ -64,6 +67,7 @@ from .base import (
 from .records import SOURCE_PATTERN, WaitKey, WaitRecord, validate_source
 
 BREAKER: Final = "breaker.json"
+CHANGES: Final = "changes.jsonl"
 LOCK: Final = ".lock"
 logger = logging.getLogger(__name__)
 _T = TypeVar("_T")
@@ -140,6 +144,20 @@ class FileStore:
         directory = self._path(source, "")
         return await asyncio.to_thread(lambda: fold(file_history.iter_history(source, directory)))
 
+    async def append_change(self, source: str, change: Mapping[str, Any]) -> None:
+        """Append one change-log entry (one line, under the source's lock)."""
+        text = check_change(source, change)
+        await self._locked(source, _append_change_locked, text)
+
+    async def changes(self, source: str) -> list[dict[str, Any]]:
+        """Return the source's change log (complete lines; damaged ones warned)."""
+        path = self._path(source, CHANGES)
+        data = await _read(path)
+        if data is None:
+            return []
+        complete = data[: data.rfind(b"\n") + 1]
+        return decode_changes(str(path), complete.splitlines())
+
     async def compact(self, source: str) -> int:
         """Fold 0.1.0's history into day files and apply retention; return days removed."""
         return await self._locked(source, self._compact_locked, source)
@@ -188,6 +206,17 @@ class FileStore:
         new = next_snapshot(source, current, fn)
         _write_atomic(path, _dumps(new.to_json_dict()))
         return new
+
+
+def _append_change_locked(directory: Path, text: str) -> None:
+    fd = os.open(
+        directory / CHANGES, os.O_WRONLY | os.O_APPEND | os.O_CREAT, file_history.PRIVATE_MODE
+    )
+    try:
+        os.write(fd, text.encode() + b"\n")
+        os.fsync(fd)
+    finally:
+        os.close(fd)
 
 
 def _dumps(data: object) -> bytes:

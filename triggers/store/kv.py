@@ -52,8 +52,8 @@ import re
 import time
 import uuid
 from collections import defaultdict
-from collections.abc import Awaitable, Callable, Iterator
-from typing import Final, TypeVar
+from collections.abc import Awaitable, Callable, Iterator, Mapping
+from typing import Any, Final, TypeVar
 
 from waitwise.triggers.breaker import BreakerSnapshot
 from waitwise.triggers.errors import StoreConflictError
@@ -66,9 +66,11 @@ from .base import (
     CompactionPolicy,
     CompactionSchedule,
     canonical,
+    check_change,
     check_limit,
     check_max_age,
     check_retention,
+    decode_changes,
     newest_last,
     next_snapshot,
     source_of,
@@ -228,6 +230,17 @@ class AirflowStore:
         keys = self._keys(source)
         values = await self._read_history(keys)
         return await asyncio.to_thread(fold, _iter_history(source, keys, values))
+
+    async def append_change(self, source: str, change: Mapping[str, Any]) -> None:
+        """Write one change-log entry under a fresh key (one write, no read)."""
+        text = check_change(source, change)
+        await self.backend.set(self._keys(source).change(float(change["at"])), text)
+
+    async def changes(self, source: str) -> list[dict[str, Any]]:
+        """Return the source's change log (one listing, then one read per entry)."""
+        prefix = f"{self._keys(source).prefix}tune/"
+        listed = await self.backend.keys(prefix)
+        return decode_changes(prefix, await self._gather(self.backend.get, listed))
 
     async def compact(self, source: str) -> CompactionReport:
         """Compact ``source``'s history now and apply retention (:mod:`.kv_compaction`)."""

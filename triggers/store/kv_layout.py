@@ -7,6 +7,7 @@
     ns/<source>/wait/<ended_ms:013d>-<digest24>       one record written by 0.1.0 (legacy)
     ns/<source>/seg/<YYYYMMDD>.<count>.<token32>      a segment: ``count`` records of a day
     ns/<source>/corrupt/<sha256>                      a damaged value, kept aside
+    ns/<source>/tune/<at_ms:013d>.<token32>           one change-log entry (auto-tuning)
 
 ``digest24`` hashes the wait's key (task instance and try); ``token32`` is random, so
 every key is written once by one writer and never overwritten: what a compactor has
@@ -75,6 +76,10 @@ class SourceKeys:
     def segment(self, day: str, count: int) -> str:
         """Return a fresh key for a segment of ``count`` records of ``day``."""
         return f"{self.prefix}seg/{day}.{count}.{uuid.uuid4().hex}"
+
+    def change(self, at: float) -> str:
+        """Return a fresh key for a change-log entry made at ``at`` (epoch seconds)."""
+        return f"{self.prefix}tune/{round(at * 1000):013d}.{uuid.uuid4().hex}"
 
     def corrupt(self, raw: str) -> str:
         """Return where a damaged value is kept aside (one key per content)."""

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import datetime as dt
 import logging
 import random
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -15,8 +16,15 @@ import pytest
 from tests.triggers.store.fakes import make_record
 from tests.triggers.test_base import T0, drive, scripted
 from waitwise.triggers.adaptive import Adaptive
-from waitwise.triggers.engine.learning import REFRESH_S, RETRY_S, Learner
-from waitwise.triggers.metrics import ADAPTIVE_FALLBACKS, ADAPTIVE_PLANNED
+from waitwise.triggers.adaptive.tuning import Change, Setting
+from waitwise.triggers.engine.learning import (
+    REFRESH_S,
+    RETRY_S,
+    Learner,
+    resume_tuning,
+    revert_tuning,
+)
+from waitwise.triggers.metrics import ADAPTIVE_FALLBACKS, ADAPTIVE_PLANNED, ADAPTIVE_TUNED
 from waitwise.triggers.policy import Window
 from waitwise.triggers.runtime import Runtime
 from waitwise.triggers.store import FileStore, WaitOutcome, WaitRecord
@@ -186,3 +194,85 @@ async def test_a_plan_that_fails_after_its_wait_went_on_is_logged_not_lost(
         for _ in range(5):
             await asyncio.sleep(0)
     assert "Planning a wait failed after its wait went on" in caplog.text
+
+
+def late_history(n: int) -> list[WaitRecord]:
+    """``n`` daily waits whose detections came 300 s after the last miss (over a 60 s target)."""
+    return [
+        dataclasses.replace(r, last_miss_at=r.first_seen_at - 300.0)  # type: ignore[operator]
+        for r in history(n, arrival=1000.0)
+    ]
+
+
+async def test_auto_tuning_records_one_change_a_day_with_its_reason(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    store, clock, sink = FileStore(tmp_path), FakeClock(now_s=T0), RecordingSink()
+    await store.append_many(late_history(40))
+    learner = Learner(clock, sink)
+    policy = Adaptive(60.0, max_interval_s=1800.0, auto_tune=True)
+    window = Window(0, T0, T0 + 6 * 3600)
+    with caplog.at_level(logging.INFO, logger="waitwise"):
+        for _ in range(3):
+            assert await learner.bound(policy, store, "feed", {}, T0, window) is not None
+            await learner.wait_tunings()
+    changes = await store.changes("feed")
+    assert len(changes) == 1
+    change = Change.from_json_dict(changes[0])
+    assert (change.at, change.action) == (T0, "tune")
+    assert change.setting.max_interval_s == pytest.approx(1800.0 / 1.25)
+    assert "100.0% of 40 detections came over 60 s late" in change.reason
+    assert sink.names().count(ADAPTIVE_TUNED) == 1
+    assert any(f"Tuned feed: {change.reason}" == r.getMessage() for r in caplog.records)
+    # The next day (a fresh read), the next step; a wait that opened before it is untouched.
+    clock.advance(DAY)
+    learner = Learner(clock, sink)
+    tomorrow = Window(0, T0 + DAY, T0 + DAY + 6 * 3600)
+    await learner.bound(policy, store, "feed", {}, T0 + DAY, tomorrow)
+    await learner.wait_tunings()
+    steps = [Change.from_json_dict(c).setting.max_interval_s for c in await store.changes("feed")]
+    assert steps == pytest.approx([1440.0, 1152.0])
+
+
+async def test_reverting_a_tuning_restores_and_holds_until_resumed(tmp_path: Path) -> None:
+    store = FileStore(tmp_path)
+    policy = Adaptive(60.0, max_interval_s=1800.0, auto_tune=True)
+    await store.append_change("feed", Change(T0, "tune", Setting(1440.0), "r").to_json_dict())
+    undo = await revert_tuning(store, "feed", policy, at=T0 + 10)
+    assert (undo.action, undo.setting) == ("revert", Setting(1800.0))
+    await store.append_many(late_history(40))
+    learner = Learner(FakeClock(now_s=T0 + 2 * DAY), RecordingSink())
+    window = Window(0, T0 + 2 * DAY, T0 + 2 * DAY + 3600)
+    await learner.bound(policy, store, "feed", {}, T0 + 2 * DAY, window)
+    await learner.wait_tunings()
+    assert len(await store.changes("feed")) == 2  # held: no tuning
+    again = await resume_tuning(store, "feed", policy, at=T0 + 2 * DAY)
+    assert (again.action, again.setting) == ("resume", Setting(1800.0))
+    with pytest.raises(ValueError, match="not held"):
+        await resume_tuning(store, "feed", policy, at=T0 + 2 * DAY)
+
+
+class NoChangeLog(FileStore):
+    async def changes(self, source: str) -> list[dict[str, Any]]:
+        raise OSError("change log unreachable")
+
+    async def append_change(self, source: str, change: Mapping[str, Any]) -> None:
+        raise OSError("change log read-only")
+
+
+async def test_a_change_log_that_fails_leaves_the_waits_planned_untuned(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    store, sink = NoChangeLog(tmp_path), RecordingSink()
+    await store.append_many(late_history(40))
+    learner = Learner(FakeClock(now_s=T0), sink)
+    policy = Adaptive(60.0, max_interval_s=1800.0, auto_tune=True)
+    with caplog.at_level(logging.WARNING, logger="waitwise"):
+        bound = await learner.bound(policy, store, "feed", {}, T0, Window(0, T0, T0 + 3600))
+        await learner.wait_tunings()
+    assert bound is not None
+    assert bound.model_version is not None
+    messages = [r.getMessage() for r in caplog.records]
+    assert "The change log of feed cannot be read; it plans untuned" in messages
+    assert "Tuning feed failed; its setting stays" in messages
+    assert ADAPTIVE_TUNED not in sink.names()

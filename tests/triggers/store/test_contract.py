@@ -348,3 +348,21 @@ async def test_a_fold_that_raises_raises_from_scan(store):
 
     with pytest.raises(ValueError, match="bad fold"):
         await store.scan(SRC, fold)
+
+
+async def test_the_change_log_keeps_every_entry_oldest_first(store):
+    assert await store.changes(SRC) == []
+    entries = [{"at": T0 + i, "action": "tune", "note": f"n{i}"} for i in (3, 1, 2)]
+    for entry in entries:
+        await store.append_change(SRC, entry)
+    await store.append(make_record(1))
+    await store.compact(SRC)
+    assert [e["at"] for e in await store.changes(SRC)] == [T0 + 1, T0 + 2, T0 + 3]
+    assert await store.changes("other") == []
+    assert run_ids(await store.history(SRC)) == ["run-1"]  # the log is not history
+
+
+@pytest.mark.parametrize("change", [None, [], {"at": "now"}, {"at": -1.0}, {"at": float("nan")}])
+async def test_a_change_without_a_time_is_refused(store, change):
+    with pytest.raises(TypeError, match="a change must be a JSON object with epoch seconds 'at'"):
+        await store.append_change(SRC, change)

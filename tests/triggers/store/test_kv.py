@@ -412,3 +412,15 @@ async def test_a_value_replaced_during_settle_without_our_token_is_retried(store
     sleep.during.append(lambda: kv.data.update({BREAKER: rival}))
     stored = await store.update_breaker(SRC, bump)
     assert (stored.version, stored.consecutive_failures, sleep.delays) == (1, 1, [0.25, 0.25])
+
+
+async def test_a_damaged_change_is_skipped_with_a_warning(store, kv, caplog):
+    await store.append_change(SRC, {"at": 5.0})
+    kv.data["waitwise/finance/tune/0000000000001." + "a" * 32] = "{oops"
+    kv.data["waitwise/finance/tune/0000000000002." + "b" * 32] = '{"at": "soon"}'
+    with caplog.at_level(logging.WARNING):
+        assert await store.changes(SRC) == [{"at": 5.0}]
+    assert (
+        sum("Skipping damaged change in waitwise/finance/tune/" in m for m in warnings_of(caplog))
+        == 2
+    )
