@@ -22,10 +22,10 @@ triggerer starts carries its whole serialized DAG.
    breaker and a 1 s constant poll.
 
 For each fan-in: trigger its DAGs, wait until all N tasks are ``deferred`` in a triggerer,
-let every trigger settle into polling (``--settle``), stage the N files in one directory and rename it into
-place (one syscall: all land at once), then wait until all N tasks are done.  Per task the
-latency is its ``end_date`` (REST API) minus the rename; the table reports first / median /
-p90 / last per kind and ``last / floor last`` (goal: within 2x).
+let every trigger settle into polling (``--settle``), stage the N files in one directory and
+rename it into place (one syscall: all land at once), then wait until all N tasks are done.
+Per task the latency is its ``end_date`` (REST API) minus the rename; the table reports
+first / median / p90 / last per kind and ``last / floor last`` (goal: within 2x).
 
 Checks, reading ``fanin_src``'s history and breaker with waitwise's own reader over the
 REST API (:mod:`devtools.history`: loose records and segments, de-duplicated):
