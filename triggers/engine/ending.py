@@ -54,27 +54,41 @@ async def finish(
     Recording is best effort once the outcome is known: a store or metrics failure is
     logged and counted, and the event (a detection above all) still reaches the task.
     ``record=False`` for a try that repeats an end already recorded (nothing new to count).
+
+    The history record (and the breaker it feeds) and the XCom are written at the same
+    time, both before the event is returned: each is a chain of round trips to the
+    triggerer's parent, and when a source's files land together the endings pay for the
+    longer chain instead of the sum of both.
     """
     rt, spec = wait.runtime, wait.spec
     now = rt.clock.now()
     payload = tally.payload(status, message or message_for(wait, status, tally, now), now)
     rt.metrics.incr(_COUNTERS[status], wait.tags)
     rt.metrics.timing(metrics.WAIT_SECONDS, payload["elapsed_s"], wait.tags)
+    event = final_event(spec, payload)
+    writes = [_push_xcom_of(wait, payload)] if _pushes_xcom(wait, event) else []
     if record:
-        await wait.record(outcome_of(spec, status), record_fields(spec, tally, now))
+        writes.append(wait.record(outcome_of(spec, status), record_fields(spec, tally, now)))
+    await asyncio.gather(*writes)  # each delivers (retries) on its own and never raises
     # Success at DEBUG: Airflow already logs "Trigger fired event" with the payload, and a
     # second line per event is measurable CPU when thousands of files land at once.
     level = logging.DEBUG if status is WaitStatus.SUCCESS else logging.WARNING
     log.log(level, "%s", payload["message"])
     if tally.poke_times is not None:
         _log_pokes(wait, tally)
-    event = final_event(spec, payload)
-    task = wait.task
-    if spec.xcom_push and isinstance(event, TaskSuccessEvent) and task is not None:
-        what = f"Pushing the XCom of {wait.name}"
-        if not await deliver(lambda: asyncio.to_thread(_push_xcom, task, payload), rt.clock, what):
-            rt.metrics.incr(metrics.XCOM_FAILURES, wait.tags)  # the task still succeeds
     return event
+
+
+def _pushes_xcom(wait: Wait, event: TriggerEvent) -> bool:
+    """Return whether the wait pushes its payload as an XCom (it ends its task, in success)."""
+    return wait.spec.xcom_push and isinstance(event, TaskSuccessEvent) and wait.task is not None
+
+
+async def _push_xcom_of(wait: Wait, payload: WaitPayload) -> None:
+    """Push ``payload`` as the wait's task's XCom (:func:`deliver`); never raises."""
+    what = f"Pushing the XCom of {wait.name}"
+    if not await deliver(lambda: push_xcom(wait.task, payload), wait.runtime.clock, what):
+        wait.runtime.metrics.incr(metrics.XCOM_FAILURES, wait.tags)  # the task still succeeds
 
 
 def _log_pokes(wait: Wait, tally: Tally) -> None:
@@ -156,22 +170,32 @@ def final_event(spec: WaitSpec, payload: WaitPayload) -> TriggerEvent:
     return TriggerEvent(dict(payload))  # type: ignore[no-untyped-call]
 
 
-def _push_xcom(ti: Any, payload: WaitPayload) -> None:
-    """Store the payload as the task's ``return_value`` (blocking: run in a thread).
+async def push_xcom(ti: Any, payload: WaitPayload) -> None:
+    """Store the payload as the task's ``return_value`` XCom.
+
+    With Airflow's own XCom backend, through its async API on the loop: the value is
+    serialized in memory, and the request goes to the triggerer's parent without a
+    thread, so the pushes of many waits ending together are all in flight at once
+    (through ``asyncio.to_thread`` they would queue for the default executor's few
+    threads, one round trip each).  A custom backend may do blocking I/O to serialize (an
+    object store upload): it runs in a thread.
 
     Not through ``TaskSuccessEvent(xcoms=...)``: Airflow 3.3 stores those values
     JSON-encoded twice, so downstream tasks would read a string.
     """
+    from airflow.sdk.bases.xcom import BaseXCom
     from airflow.sdk.execution_time.xcom import XCom
 
-    XCom.set(
-        "return_value",
-        dict(payload),
-        dag_id=ti.dag_id,
-        task_id=ti.task_id,
-        run_id=ti.run_id,
-        map_index=ti.map_index,
-    )
+    where = {
+        "dag_id": ti.dag_id,
+        "task_id": ti.task_id,
+        "run_id": ti.run_id,
+        "map_index": ti.map_index,
+    }
+    if XCom is BaseXCom:
+        await XCom.aset("return_value", dict(payload), **where)
+    else:
+        await asyncio.to_thread(XCom.set, "return_value", dict(payload), **where)
 
 
 def epoch_or_none(value: str | None) -> float | None:
