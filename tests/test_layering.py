@@ -18,6 +18,8 @@ PURE_PATHS = [
     "triggers/errors.py",
     "triggers/events.py",
     "triggers/profiles.py",
+    "triggers/report/summary.py",
+    "triggers/report/render.py",
     "triggers/spec.py",
 ]
 
