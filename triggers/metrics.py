@@ -30,6 +30,16 @@ ADAPTIVE_LATE: Final = "waitwise.adaptive.late"
 """A learned policy's wait polled by its fallback: its plan was not ready in time."""
 ADAPTIVE_PLANNED: Final = "waitwise.adaptive.planned"
 """A learned policy's wait planned its pokes from the source's history."""
+SOURCE_HEALTH: Final = "waitwise.source.health"
+"""Gauge, 0-100: a source's health score (emitted by the monitoring DAG, per run)."""
+SOURCE_SUCCESS_RATE: Final = "waitwise.source.success_rate"
+"""Gauge, percent: a source's success rate over the report's window (monitoring DAG)."""
+SOURCE_BREAKER_OPEN: Final = "waitwise.source.breaker_open"
+"""Gauge, 1 or 0: whether the source's breaker rejects waits (open or forced open)."""
+TIER_SUCCESS_RATE: Final = "waitwise.tier.success_rate"
+"""Gauge, percent: a tier's success rate over the window, tagged ``tier`` (monitoring DAG)."""
+TIER_BELOW_TARGET: Final = "waitwise.tier.below_target"
+"""Gauge, 1 or 0: whether a tier's success rate is under its target (monitoring DAG)."""
 ADAPTIVE_TUNED: Final = "waitwise.adaptive.tuned"
 """A source's auto-tuning recorded a change (its reason is in the change log and the log)."""
 
@@ -43,6 +53,10 @@ class MetricsSink(Protocol):
 
     def timing(self, name: str, seconds: float, tags: dict[str, str]) -> None:
         """Record a duration in seconds."""
+        ...
+
+    def gauge(self, name: str, value: float, tags: dict[str, str]) -> None:
+        """Set gauge ``name`` to ``value``."""
         ...
 
 
@@ -68,4 +82,13 @@ class StatsSink:
         try:
             stats.timing(name, seconds * 1000.0, tags=tags)
         except Exception:  # a broken StatsD client must not end waits
+            log.exception("emitting metric %s failed", name)
+
+    def gauge(self, name: str, value: float, tags: dict[str, str]) -> None:
+        """Set gauge ``name`` to ``value`` in Airflow's stats backend."""
+        from airflow.sdk.observability import stats
+
+        try:
+            stats.gauge(name, value, tags=tags)
+        except Exception:  # a broken StatsD client must not end the monitoring run
             log.exception("emitting metric %s failed", name)

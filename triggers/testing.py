@@ -55,6 +55,10 @@ class RecordingSink:
         """Record a timing."""
         self.records.append(("timing", name, seconds, tags))
 
+    def gauge(self, name: str, value: float, tags: dict[str, str]) -> None:
+        """Record a gauge."""
+        self.records.append(("gauge", name, value, tags))
+
     def names(self) -> list[str]:
         """Return the metric names in emission order."""
         return [name for _kind, name, _value, _tags in self.records]

@@ -75,6 +75,9 @@ class CountingSink:
     def timing(self, name: str, seconds: float, tags: dict[str, str]) -> None:
         self.inner.timing(name, seconds, tags)
 
+    def gauge(self, name: str, value: float, tags: dict[str, str]) -> None:
+        self.inner.gauge(name, value, tags)
+
 
 class StampedEvents(deque):  # type: ignore[type-arg]
     """The runner's outbound ``events`` deque, noting when each trigger's first event lands."""

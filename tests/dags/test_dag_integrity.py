@@ -12,7 +12,7 @@ DAGS = Path(__file__).resolve().parents[2] / "dags"
 def test_example_dags_import_without_errors() -> None:
     bag = DagBag(dag_folder=str(DAGS))
     assert bag.import_errors == {}
-    assert sorted(bag.dags) == ["waitwise_breaker_admin", "waitwise_example"]
+    assert sorted(bag.dags) == ["waitwise_breaker_admin", "waitwise_example", "waitwise_monitoring"]
     dag = bag.dags.get("waitwise_example")
     assert dag is not None
     assert sorted(dag.task_ids) == [

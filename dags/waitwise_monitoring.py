@@ -1,0 +1,39 @@
+"""Monitoring: every hour, the waitwise report's gauges, its text in the log, its HTML page.
+
+Gauges go through Airflow's metrics (StatsD or OpenTelemetry, as configured): a source's
+health, success rate and breaker state, each tier's success rate and whether it is under its
+target. Trigger it with ``report_dir`` to also write ``waitwise-report.html`` there.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from airflow.sdk import DAG, Param, task
+
+with DAG(
+    "waitwise_monitoring",
+    schedule=dt.timedelta(hours=1),
+    start_date=dt.datetime(2026, 1, 1, tzinfo=dt.UTC),
+    catchup=False,
+    max_active_runs=1,
+    tags=["waitwise", "monitoring"],
+    params={
+        "window_days": Param(7, type="number", minimum=0.01, description="report window"),
+        "report_dir": Param("", type="string", description="write the HTML page here"),
+    },
+):
+
+    @task
+    def report(params: dict[str, Any] | None = None) -> dict[str, Any]:
+        """Build the report through the Task SDK, emit its gauges, log it; return a summary."""
+        from waitwise.triggers.report.monitor import run
+
+        given = params or {}
+        return run(
+            window_days=float(given.get("window_days", 7)),
+            report_dir=str(given.get("report_dir") or "") or None,
+        )
+
+    report()
