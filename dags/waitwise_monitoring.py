@@ -3,11 +3,17 @@
 Gauges go through Airflow's metrics (StatsD or OpenTelemetry, as configured): a source's
 health, success rate and breaker state, each tier's success rate and whether it is under its
 target. Trigger it with ``report_dir`` to also write ``waitwise-report.html`` there.
+
+Alerts (a source under its success target, waits getting longer, timeouts clustering, its
+breaker open, its health low; then their recoveries) go to the webhook named by the
+``WAITWISE_ALERT_WEBHOOK`` environment variable, or to the task log only. Any Airflow notifier
+fits: replace the ``deliver`` argument with ``deliver_with(SmtpNotifier(...))``, say.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import os
 from typing import Any
 
 from airflow.sdk import DAG, Param, task
@@ -27,13 +33,16 @@ with DAG(
 
     @task
     def report(params: dict[str, Any] | None = None) -> dict[str, Any]:
-        """Build the report through the Task SDK, emit its gauges, log it; return a summary."""
+        """Build the report through the Task SDK, emit its gauges, log it, alert."""
+        from waitwise.operators.notifications import WebhookNotifier, deliver_with
         from waitwise.triggers.report.monitor import run
 
         given = params or {}
+        hook = os.environ.get("WAITWISE_ALERT_WEBHOOK")
         return run(
             window_days=float(given.get("window_days", 7)),
             report_dir=str(given.get("report_dir") or "") or None,
+            deliver=deliver_with(WebhookNotifier(url=hook)) if hook else None,
         )
 
     report()

@@ -9,6 +9,9 @@ Gauges (tags ``source``, ``profile``, ``tier``; tiers: ``tier``), names in
 ``waitwise.source.success_rate`` (percent), ``waitwise.source.breaker_open`` (1/0),
 ``waitwise.tier.success_rate`` (percent) and ``waitwise.tier.below_target`` (1/0).
 
+Alerts (:mod:`.alerts`): after the gauges, through ``deliver`` (any Airflow notifier), with
+their state kept in an Airflow Variable, so a restart loses none.
+
 Cardinality: at most ``max_sources`` sources get gauges per run, the least healthy first
 (then by name), so a deployment with thousands of sources does not flood its StatsD
 server; the others are counted in the log. Tiers are three.
@@ -19,6 +22,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Final
 
@@ -26,6 +30,8 @@ from waitwise.triggers import metrics
 from waitwise.triggers.metrics import MetricsSink, StatsSink
 from waitwise.triggers.store import AirflowStore, WaitStore
 
+from . import alerts
+from .alerts import AlertLedger, Message
 from .cli import build
 from .render import html_page, text
 from .summary import DAY, Report
@@ -62,6 +68,10 @@ def emit(report: Report, sink: MetricsSink, max_sources: int = MAX_SOURCES) -> i
     return min(len(ranked), max_sources)
 
 
+def _log_alert(message: Message) -> None:
+    log.warning("%s (%s)", message.text, message.key)
+
+
 def run(
     *,
     window_days: float = 7.0,
@@ -70,12 +80,18 @@ def run(
     sink: MetricsSink | None = None,
     now: float | None = None,
     targets: dict[str, float] | None = None,
+    ledger: AlertLedger | None = None,
+    deliver: Callable[[Message], None] | None = None,
 ) -> dict[str, Any]:
-    """Build the report, emit its gauges, log it, write its page; return a JSON summary.
+    """Build the report, emit its gauges, log it, write its page, alert; return a summary.
 
-    For a task (a worker: the store reads through the Task SDK by default).
+    For a task (a worker: the store and the alert state read through the Task SDK by
+    default).
 
     :param report_dir: where ``waitwise-report.html`` is written (``None``: not written).
+    :param ledger: the alert state (default: the Airflow Variable ``waitwise-alerts/state``).
+    :param deliver: sends one alert (``waitwise.operators.notifications.deliver_with`` of any
+        Airflow notifier); ``None``: alerts are logged as warnings only.
     :raises ValueError: for a window that is not a positive number of days.
     """
     if not isinstance(window_days, int | float) or not 0 < window_days < 36_500:
@@ -96,7 +112,13 @@ def run(
         page.parent.mkdir(parents=True, exist_ok=True)
         page.write_text(html_page(report), encoding="utf-8")
         log.info("HTML report written to %s", page)
+    if ledger is None:
+        from waitwise.triggers.store import VariableBackend
+
+        ledger = AlertLedger(VariableBackend())
+    sent = asyncio.run(alerts.run(report, ledger, deliver or _log_alert))
     return {
+        "alerts": [m.key for m in sent],
         "sources": len(report.sources),
         "gauged_sources": emitted,
         "tiers": {

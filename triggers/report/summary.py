@@ -23,7 +23,10 @@ timeout, skipped or error) that *ended* within ``[now - window_s, now)``:
   (first seen is at most one poke interval after the arrival, so this slightly understates
   early coverage);
 - **health** from :func:`~waitwise.triggers.adaptive.health` over the window's waits;
-- **rejected**: waits the open breaker turned away.
+- **rejected**: waits the open breaker turned away;
+- **recent success rate**: over the newest finished waits, as many as the preset profile's
+  ``alerts.window`` (:data:`DEFAULT_ALERT_WINDOW` otherwise), whatever the window: what the
+  alerts compare with the profile's ``alerts.min_success_rate``.
 """
 
 from __future__ import annotations
@@ -38,7 +41,7 @@ from typing import Final
 
 from waitwise.triggers.adaptive.health import health
 from waitwise.triggers.breaker import BreakerSnapshot
-from waitwise.triggers.profiles import PRESETS, tier_of
+from waitwise.triggers.profiles import PRESETS, AlertThresholds, tier_of
 from waitwise.triggers.store.base import newest_last
 from waitwise.triggers.store.records import WaitOutcome, WaitRecord
 
@@ -47,6 +50,8 @@ __all__ = ["RESCHEDULE_RUN_S", "Report", "SourceSummary", "TierSummary", "summar
 RESCHEDULE_RUN_S: Final = 5.5 / 4
 """Worker-seconds of one reschedule-mode poke (baseline: 4 worker runs, 5.5 s)."""
 DAY: Final = 86_400.0
+DEFAULT_ALERT_WINDOW: Final = 20
+"""Waits the recent success rate counts when the profile is not a preset."""
 _FINAL: Final = frozenset(
     {WaitOutcome.SUCCESS, WaitOutcome.TIMEOUT, WaitOutcome.SKIPPED, WaitOutcome.ERROR}
 )
@@ -70,6 +75,7 @@ class SourceSummary:
     wait_p50_s: float | None
     wait_p95_s: float | None
     previous_p50_s: float | None
+    previous_p95_s: float | None
     trend: float | None
     pokes_per_wait: float | None
     poke_mode_worker_s: float
@@ -83,6 +89,8 @@ class SourceSummary:
     eta_waits: int
     eta_error_p50_s: float | None
     eta_coverage: float | None
+    recent_success_rate: float | None = None
+    alerts: AlertThresholds | None = None
 
     @property
     def meets_target(self) -> bool | None:
@@ -163,7 +171,15 @@ def _source(
     succeeded = [r for r in final if r.outcome is WaitOutcome.SUCCESS]
     timed_out = [r for r in final if r.outcome in _TIMEOUTS]
     waits = _waits(succeeded)
-    p50, previous_p50 = _quantile(waits, 0.5), _quantile(_waits(_successes(previous)), 0.5)
+    before = _waits(_successes(previous))
+    p50, previous_p50 = _quantile(waits, 0.5), _quantile(before, 0.5)
+    preset = PRESETS.get(profile)
+    thresholds = preset.alerts if preset is not None else None
+    count = thresholds.window if thresholds is not None else DEFAULT_ALERT_WINDOW
+    recent = [r for r in every if r.outcome in _FINAL and r.ended_at < now][-count:]
+    recent_rate = (
+        sum(r.outcome is WaitOutcome.SUCCESS for r in recent) / len(recent) if recent else None
+    )
     found = health(final, target=target, breaker=breaker) if target and final else None
     error, coverage, with_eta = _eta(succeeded)
     return SourceSummary(
@@ -180,6 +196,7 @@ def _source(
         wait_p50_s=p50,
         wait_p95_s=_quantile(waits, 0.95),
         previous_p50_s=previous_p50,
+        previous_p95_s=_quantile(before, 0.95),
         trend=p50 / previous_p50 if p50 is not None and previous_p50 else None,
         pokes_per_wait=statistics.fmean(r.pokes for r in final) if final else None,
         poke_mode_worker_s=sum(max(r.ended_at - r.started_at, 0.0) for r in final),
@@ -193,6 +210,8 @@ def _source(
         eta_waits=with_eta,
         eta_error_p50_s=error,
         eta_coverage=coverage,
+        recent_success_rate=recent_rate,
+        alerts=thresholds,
     )
 
 

@@ -8,9 +8,11 @@ from pathlib import Path
 
 import pytest
 
+from tests.triggers.store.fakes import MemoryKV
 from waitwise.triggers import metrics
 from waitwise.triggers.breaker import BreakerSnapshot, BreakerState
 from waitwise.triggers.report import summarize
+from waitwise.triggers.report.alerts import AlertLedger
 from waitwise.triggers.report.monitor import emit, run
 from waitwise.triggers.store import FileStore
 from waitwise.triggers.testing import RecordingSink
@@ -61,10 +63,20 @@ def test_a_run_reads_the_store_emits_logs_and_writes_the_page(
     sink = RecordingSink()
     with caplog.at_level(logging.INFO):
         summary = run(
-            window_days=7, report_dir=str(tmp_path / "out"), store=store, sink=sink, now=NOW
+            window_days=7,
+            report_dir=str(tmp_path / "out"),
+            store=store,
+            sink=sink,
+            now=NOW,
+            ledger=AlertLedger(MemoryKV()),
         )
     assert summary["sources"] == 3
     assert summary["below_target"] == ["partner"]
+    assert sorted(summary["alerts"]) == [
+        f"success_rate:partner:{NOW:.0f}",
+        f"wait_time:fin:{NOW:.0f}",
+    ]
+    assert "[waitwise] partner (low): recent success rate" in caplog.text
     assert summary["tiers"]["low"]["waits"] == 7
     assert Path(summary["page"]).read_text().startswith("<!DOCTYPE html>")
     assert "| partner | low | 7 |" in caplog.text

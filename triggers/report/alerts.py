@@ -1,0 +1,225 @@
+"""Degradation alerts: conditions on the report, one alert per episode, a recovery when it ends.
+
+Conditions, per source (:class:`Rules` holds the numbers):
+
+- ``success_rate``: the recent success rate (over the profile's ``alerts.window`` waits)
+  under the profile's ``alerts.min_success_rate`` (a custom profile: under its target);
+- ``wait_time``: the window's p95 wait over ``alerts.max_wait_s``, or up by more than
+  ``p95_rise`` on the previous window's (both with at least ``min_waits`` successes);
+- ``timeouts``: timeouts clustering: at least ``cluster_min`` in one hour of the day, and
+  at least half of the source's timeouts;
+- ``breaker``: the breaker rejects waits (open or forced open);
+- ``health``: the health score under ``health_min``.
+
+An *episode* starts when a condition becomes true and ends when it is false again: one alert
+at the start, one recovery at the end, nothing in between, whatever the number of runs. Its
+de-duplication key is ``<condition>:<source>:<start>`` (``:recovered`` for the recovery), so
+a receiver can drop a repeat.
+
+Delivery is at least once (:func:`run`): the new messages are saved in the state's outbox
+*before* any is delivered, and each is removed (and the state saved) only after its delivery
+succeeded. A process that dies in between delivers the outbox on its next run: nothing is
+lost, and only the message in flight can come twice (same key). :func:`evaluate` is pure;
+the state is plain JSON in one key of a :class:`~waitwise.triggers.store.KeyValueBackend`
+(an Airflow Variable from a task).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from typing import Any, Final
+
+from waitwise.triggers.store import KeyValueBackend
+
+from .summary import Report, SourceSummary
+
+__all__ = ["STATE_KEY", "AlertLedger", "Message", "Rules", "State", "evaluate", "run"]
+
+STATE_KEY: Final = "waitwise-alerts/state"
+log = logging.getLogger(__name__)
+_OPEN: Final = frozenset({"open", "forced_open"})
+
+
+@dataclass(frozen=True, slots=True)
+class Rules:
+    """The numbers of the conditions (module docstring)."""
+
+    p95_rise: float = 0.5
+    min_waits: int = 5
+    cluster_min: int = 3
+    health_min: int = 50
+
+
+@dataclass(frozen=True, slots=True)
+class Message:
+    """One alert or recovery, as plain JSON travels (``to_json_dict``)."""
+
+    key: str
+    kind: str  # "alert" or "recovery"
+    condition: str
+    source: str
+    tier: str
+    at: float
+    text: str
+
+    def to_json_dict(self) -> dict[str, Any]:
+        """Return the message as plain JSON."""
+        return {
+            "key": self.key,
+            "kind": self.kind,
+            "condition": self.condition,
+            "source": self.source,
+            "tier": self.tier,
+            "at": self.at,
+            "text": self.text,
+        }
+
+    @classmethod
+    def from_json_dict(cls, data: dict[str, Any]) -> Message:
+        """Rebuild a message saved by :meth:`to_json_dict`."""
+        return cls(
+            str(data["key"]),
+            str(data["kind"]),
+            str(data["condition"]),
+            str(data["source"]),
+            str(data["tier"]),
+            float(data["at"]),
+            str(data["text"]),
+        )
+
+
+@dataclass(slots=True)
+class State:
+    """Open episodes (``condition:source`` -> start) and the messages not yet delivered."""
+
+    open: dict[str, float] = field(default_factory=dict)
+    outbox: list[Message] = field(default_factory=list)
+
+    def to_json(self) -> str:
+        """Return the state as JSON text."""
+        data = {"open": self.open, "outbox": [m.to_json_dict() for m in self.outbox]}
+        return json.dumps(data, sort_keys=True)
+
+    @classmethod
+    def from_json(cls, raw: str | None) -> State:
+        """Rebuild a state; ``None`` is the empty state.
+
+        :raises ValueError: when ``raw`` is not a state (the caller decides what to do).
+        """
+        if raw is None:
+            return cls()
+        data = json.loads(raw)
+        opened = {str(k): float(v) for k, v in dict(data["open"]).items()}
+        return cls(opened, [Message.from_json_dict(m) for m in data["outbox"]])
+
+
+def _conditions(s: SourceSummary, rules: Rules) -> Iterator[tuple[str, str]]:
+    """Yield ``(condition, why)`` for each condition that holds for ``s`` now."""
+    floor = s.alerts.min_success_rate if s.alerts is not None else s.target
+    rate = s.recent_success_rate
+    if rate is not None and floor is not None and rate < floor:
+        yield "success_rate", f"recent success rate {rate:.1%} under {floor:.1%}"
+    yield from _wait_time(s, rules)
+    worst = max(s.timeouts_by_hour, default=0)
+    if worst >= rules.cluster_min and 2 * worst >= s.timeouts:
+        hour = s.timeouts_by_hour.index(worst)
+        yield "timeouts", f"{worst} of {s.timeouts} timeouts at {hour:02d}h (UTC)"
+    if s.breaker in _OPEN:
+        yield "breaker", f"breaker {s.breaker}"
+    if s.health is not None and s.health < rules.health_min:
+        yield "health", f"health {s.health} under {rules.health_min}"
+
+
+def _wait_time(s: SourceSummary, rules: Rules) -> Iterator[tuple[str, str]]:
+    p95, before = s.wait_p95_s, s.previous_p95_s
+    limit = s.alerts.max_wait_s if s.alerts is not None else None
+    if p95 is not None and limit is not None and p95 > limit:
+        yield "wait_time", f"p95 wait {p95:.0f} s over {limit:.0f} s"
+        return
+    enough = s.successes >= rules.min_waits
+    if p95 is not None and before and enough and p95 > before * (1 + rules.p95_rise):
+        yield "wait_time", f"p95 wait {p95:.0f} s, up {p95 / before - 1:.0%} on {before:.0f} s"
+
+
+def evaluate(report: Report, state: State, rules: Rules | None = None) -> State:
+    """Return the state after ``report``: episodes opened or closed, their messages queued.
+
+    A source absent from the report keeps its open episodes (no data is not a recovery).
+    """
+    rules = rules or Rules()
+    opened, outbox = dict(state.open), list(state.outbox)
+    for s in report.sources:
+        now_true = dict(_conditions(s, rules))
+        for condition, why in sorted(now_true.items()):
+            episode = f"{condition}:{s.source}"
+            if episode not in opened:
+                opened[episode] = report.now
+                key = f"{episode}:{report.now:.0f}"
+                text = f"[waitwise] {s.source} ({s.tier}): {why}"
+                outbox.append(Message(key, "alert", condition, s.source, s.tier, report.now, text))
+        for episode, since in sorted(opened.items()):
+            condition, _, source = episode.partition(":")
+            if source == s.source and condition not in now_true:
+                del opened[episode]
+                key = f"{episode}:{since:.0f}:recovered"
+                text = f"[waitwise] {s.source} ({s.tier}): {condition} recovered"
+                outbox.append(
+                    Message(key, "recovery", condition, s.source, s.tier, report.now, text)
+                )
+    return State(opened, outbox)
+
+
+class AlertLedger:
+    """The alert state in one key of a key-value backend (an Airflow Variable from a task).
+
+    A damaged value is kept aside under ``<key>.corrupt`` and the state starts empty (warned):
+    episodes start again, so at worst one alert repeats.
+    """
+
+    def __init__(self, backend: KeyValueBackend, key: str = STATE_KEY) -> None:
+        self.backend, self.key = backend, key
+
+    async def load(self) -> State:
+        """Return the saved state (empty if none or damaged)."""
+        raw = await self.backend.get(self.key)
+        try:
+            return State.from_json(raw)
+        except (ValueError, KeyError, TypeError) as exc:
+            log.warning("The alert state %s is damaged (%s); starting afresh", self.key, exc)
+            await self.backend.set(f"{self.key}.corrupt", raw or "")
+            return State()
+
+    async def save(self, state: State) -> None:
+        """Save ``state``."""
+        await self.backend.set(self.key, state.to_json())
+
+
+async def run(
+    report: Report,
+    ledger: AlertLedger,
+    deliver: Callable[[Message], None],
+    rules: Rules | None = None,
+) -> list[Message]:
+    """Evaluate ``report``, save, then deliver the outbox; return what was delivered.
+
+    ``deliver`` runs in a worker thread (notifiers block); one that raises leaves its message
+    (and those after it) in the outbox for the next run, and is logged.
+    """
+    state = evaluate(report, await ledger.load(), rules)
+    await ledger.save(state)  # the messages are durable before any is delivered
+    delivered = []
+    while state.outbox:
+        message = state.outbox[0]
+        try:
+            await asyncio.to_thread(deliver, message)
+        except Exception:
+            log.warning("Delivering alert %s failed; it stays queued", message.key, exc_info=True)
+            break
+        state.outbox.pop(0)
+        await ledger.save(state)
+        delivered.append(message)
+    return delivered
