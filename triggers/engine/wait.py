@@ -38,6 +38,7 @@ from waitwise.triggers.engine.ending import epoch_or_none, finish, record_fields
 from waitwise.triggers.engine.hub import Watch
 from waitwise.triggers.engine.probe import Prober
 from waitwise.triggers.engine.progress import Tally, deliver
+from waitwise.triggers.engine.tick import shared_reads
 from waitwise.triggers.events import WaitStatus
 from waitwise.triggers.policy import (
     IntervalPolicy,
@@ -116,7 +117,8 @@ class Wait:
         self.tags = tags_for(self.kind, self.spec)
         self.ledger = None
         if self.spec.source is not None:
-            store = self.runtime.store_for(self.spec.store)
+            # Breaker reads of the waits of a loop that start together: one per tick.
+            store = shared_reads(self.runtime.store_for(self.spec.store))
             task = TaskKey.of(self.task)
             profile = self.spec.profile or "custom"
             self.ledger = Ledger(
