@@ -14,7 +14,7 @@ from airflow.sdk.execution_time import task_runner
 from airflow.sdk.execution_time import xcom as sdk_xcom
 from airflow.triggers.base import TaskSuccessEvent
 
-from waitwise.triggers.engine.ending import finish
+from waitwise.triggers.engine.ending import XCOM_IN_FLIGHT, finish
 from waitwise.triggers.engine.progress import Tally
 from waitwise.triggers.engine.wait import Wait
 from waitwise.triggers.events import FoundItem, WaitStatus
@@ -41,13 +41,19 @@ class Comms:
         self.threads: list[bool] = []
         self.gate, self.failures = gate, failures
         self.started = asyncio.Event()
+        self.in_flight = self.most_in_flight = 0
 
     async def asend(self, msg: Any) -> None:
         self.sent.append((type(msg).__name__, msg))
         self.threads.append(threading.current_thread() is threading.main_thread())
         self.started.set()
-        if self.gate is not None:
-            await self.gate.wait()
+        self.in_flight += 1
+        self.most_in_flight = max(self.most_in_flight, self.in_flight)
+        try:
+            if self.gate is not None:
+                await self.gate.wait()
+        finally:
+            self.in_flight -= 1
         if self.failures:
             self.failures -= 1
             raise ConnectionError("supervisor busy")
@@ -189,3 +195,29 @@ async def test_no_xcom_when_the_task_does_not_push(tmp_path: Path, comms: Comms)
     assert isinstance(event, TaskSuccessEvent)
     assert comms.sent == []
     assert len(await store.history("src")) == 1
+
+
+async def test_xcom_pushes_of_waits_ending_together_are_few_in_flight(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The parent answers in arrival order: a record or breaker request sent after them
+    # must not wait behind every push of a fan-in.
+    gate = asyncio.Event()
+    comms = Comms(gate=gate)
+    monkeypatch.setattr(task_runner, "SUPERVISOR_COMMS", comms, raising=False)
+    store, sink = FileStore(tmp_path), RecordingSink()
+    endings = [
+        asyncio.ensure_future(finish(ending_wait(store, sink), WaitStatus.SUCCESS, found_tally()))
+        for _ in range(3 * XCOM_IN_FLIGHT)
+    ]
+    await comms.started.wait()
+    for _ in range(5):
+        await asyncio.sleep(0)
+
+    assert comms.in_flight == XCOM_IN_FLIGHT
+    gate.set()
+    events = await asyncio.gather(*endings)
+
+    assert all(isinstance(event, TaskSuccessEvent) for event in events)
+    assert len(comms.sent) == 3 * XCOM_IN_FLIGHT
+    assert comms.most_in_flight == XCOM_IN_FLIGHT
