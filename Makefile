@@ -6,7 +6,7 @@ STAMP  := $(VENV)/.installed
 PYTEST_ARGS ?=
 
 .DEFAULT_GOAL := help
-.PHONY: help install postgres fmt lint typecheck unit e2e check test demo bench clean
+.PHONY: help install postgres chromium fmt lint typecheck unit e2e check test demo bench clean
 
 help: ## List the targets
 	@grep -hE '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -22,6 +22,9 @@ install: $(STAMP) ## Create .venv and install waitwise (editable) with its test 
 
 postgres: $(STAMP) ## Install Debian's PostgreSQL server if missing (apt, as root or sudo -n); the e2e suite starts its own
 	$(BIN)/python -m devtools.postgres install
+
+chromium: $(STAMP) ## Install Debian's Chromium if missing (apt, as root or sudo -n); the browser tests open the report in it
+	$(BIN)/python -m devtools.chromium install
 
 fmt: $(STAMP) ## Format and auto-fix the code
 	$(BIN)/ruff format .
@@ -41,12 +44,12 @@ typecheck: $(STAMP) ## mypy (strict for triggers/, operators/, dags/)
 unit: $(STAMP) ## Unit and trigger tests only (no real Airflow)
 	$(BIN)/pytest -m "not e2e" $(PYTEST_ARGS)
 
-e2e: $(STAMP) postgres ## End-to-end tests against a real Airflow started by the suite (SQLite and PostgreSQL)
+e2e: $(STAMP) postgres chromium ## End-to-end tests: a real Airflow started by the suite (SQLite and PostgreSQL), the report in headless Chromium
 	$(BIN)/pytest -m e2e $(PYTEST_ARGS)
 
 check: lint typecheck unit ## Fast gate before a push: lint, types and every test without a real Airflow
 
-test: lint typecheck $(STAMP) postgres ## Lint, type-check and run every test, unit and end-to-end
+test: lint typecheck $(STAMP) postgres chromium ## Lint, type-check and run every test, unit and end-to-end
 	$(BIN)/pytest $(PYTEST_ARGS)
 
 demo: $(STAMP) ## Start a real local Airflow, run the example DAGs, print what happened
