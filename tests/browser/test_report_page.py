@@ -214,10 +214,6 @@ def test_a_missing_chromium_fails_naming_make_chromium(monkeypatch: pytest.Monke
         pass
 
 
-@pytest.mark.xfail(
-    reason="render._tier_chart draws the '100.0% / 99.9%' label at x=346 of a 420 px svg: "
-    "the rest is cut off (reported to the owner of triggers/report)"
-)
 def test_the_tier_labels_fit_their_chart(page: Page) -> None:
     overflow = page.evaluate(
         "(() => { const svg = document.querySelector('#tiers').getBoundingClientRect();"

@@ -111,7 +111,8 @@ _STYLE: Final = """
 body{font-family:system-ui,sans-serif;margin:2em;color:#222}
 table{border-collapse:collapse;margin:1em 0}td,th{border:1px solid #ccc;padding:4px 8px}
 th{background:#f3f3f3}td.below{color:#b00;font-weight:bold}svg{margin:0.5em 1em 1em 0}
-.chart{display:inline-block;vertical-align:top}h2{margin-top:1.5em}
+.chart{display:inline-block;vertical-align:top;width:300px;margin:0 1.5em 1em 0}
+.chart .label{font-size:13px;overflow-wrap:anywhere}h2{margin-top:1.5em}
 """
 
 
@@ -152,7 +153,7 @@ def html_page(report: Report) -> str:
 
 
 def _tier_chart(report: Report) -> str:
-    width, bar, row = 420, 260, 28
+    width, bar, row = 520, 260, 28  # the label after the bar needs ~130 px
     height = row * max(len(report.tiers), 1) + 10
     out = [f'<svg id="tiers" width="{width}" height="{height}" role="img">']
     for i, t in enumerate(report.tiers):
@@ -184,7 +185,7 @@ def _trend_chart(s: SourceSummary) -> str:
     points = s.daily_p50_s
     label = f"{s.source} ({_dur(s.wait_p50_s)} p50, trend {_num(s.trend, '.2f')}x)"
     out = [
-        f'<div class="chart"><div>{html.escape(label)}</div>',
+        f'<div class="chart"><div class="label">{html.escape(label)}</div>',
         f'<svg class="trend" width="{width}" height="{height}" role="img">',
         f'<rect x="0" y="0" width="{width}" height="{height}" fill="#fafafa" stroke="#ddd"/>',
     ]
