@@ -32,7 +32,7 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -312,14 +312,39 @@ def _devtools_url(
     return found[0]
 
 
+def _authenticate(
+    conn: _Connection,
+    session: str,
+    cookies: Sequence[Mapping[str, Any]],
+    headers: Mapping[str, str] | None,
+) -> None:
+    """Give the tab its cookies and extra request headers before it navigates."""
+    if cookies:
+        conn.send("Network.setCookies", {"cookies": [dict(c) for c in cookies]}, session)
+    if headers:
+        conn.send("Network.enable", {}, session)
+        conn.send("Network.setExtraHTTPHeaders", {"headers": dict(headers)}, session)
+
+
 @contextlib.contextmanager
 def open_page(
-    url: str, *, width: int = 1280, height: int = 1600, timeout: float = 60.0
+    url: str,
+    *,
+    width: int = 1280,
+    height: int = 1600,
+    timeout: float = 60.0,
+    cookies: Sequence[Mapping[str, Any]] = (),
+    headers: Mapping[str, str] | None = None,
 ) -> Iterator[Page]:
     """Start headless Chromium, load ``url`` in a ``width`` x ``height`` tab, yield the page.
 
     The browser runs on a fresh profile in a temporary directory, in its own process group,
     and is stopped (and the profile removed) on the way out.
+
+    :param cookies: set before the page loads, each a DevTools ``Network.CookieParam``
+        (``{"name": ..., "value": ..., "url": ...}``), e.g. an api-server's session cookie.
+    :param headers: sent with the tab's requests (``Network.setExtraHTTPHeaders``), e.g.
+        ``{"Authorization": "Bearer ..."}``.
 
     :raises ChromiumUnavailable: when Chromium is not installed (``make chromium``) or does
         not start.
@@ -355,6 +380,7 @@ def open_page(
             {"width": width, "height": height, "deviceScaleFactor": 1, "mobile": False},
             session,
         )
+        _authenticate(conn, session, cookies, headers)
         started, before = time.monotonic(), len(conn.events)
         navigated = conn.send("Page.navigate", {"url": url}, session)
         if navigated.get("errorText"):
