@@ -37,6 +37,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from devtools.apt import apt_install
+
 APT_PACKAGES = ("chromium", "fonts-dejavu-core")  # the fonts: text in screenshots, not boxes
 FLAGS = (
     "--headless",
@@ -70,16 +72,11 @@ def find_chromium() -> Path | None:
     return None
 
 
-def _privileged(cmd: Sequence[str]) -> list[str]:
-    if os.geteuid() == 0:
-        return list(cmd)
-    if shutil.which("sudo") and subprocess.run(["sudo", "-n", "true"], check=False).returncode == 0:
-        return ["sudo", "-n", "--preserve-env=DEBIAN_FRONTEND", *cmd]
-    raise ChromiumUnavailable(
-        "Chromium is not installed and this user cannot install it: run `make chromium` as a "
-        "user who may, or `sudo apt-get install -y chromium` once (the browser tests open "
-        "the report in it)"
-    )
+_REFUSED = (
+    "Chromium is not installed and this user cannot install it: run `make chromium` as a "
+    "user who may, or `sudo apt-get install -y chromium` once (the browser tests open "
+    "the report in it)"
+)
 
 
 def ensure_installed(*, log: bool = True) -> tuple[Path, float]:
@@ -87,25 +84,10 @@ def ensure_installed(*, log: bool = True) -> tuple[Path, float]:
     found = find_chromium()
     if found is not None:
         return found, 0.0
-    if not shutil.which("apt-get"):
-        raise ChromiumUnavailable("no chromium on PATH and no apt-get to install it")
     started = time.monotonic()
-    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
-    opts = ["-o", "DPkg::Lock::Timeout=300", "-o", "Dpkg::Use-Pty=0", "-q"]
-    steps = [
-        ["apt-get", *opts, "update"],
-        ["apt-get", *opts, "install", "-y", "--no-install-recommends", *APT_PACKAGES],
-    ]
-    for step in steps:
-        cmd = _privileged(step)
-        if log:
-            print(f"devtools.chromium: {' '.join(cmd)}", file=sys.stderr, flush=True)
-        done = subprocess.run(cmd, env=env, capture_output=True, text=True, check=False)
-        if done.returncode != 0:
-            raise ChromiumUnavailable(
-                f"{' '.join(cmd)} failed ({done.returncode}):\n"
-                f"{done.stdout[-3000:]}\n{done.stderr[-3000:]}"
-            )
+    apt_install(
+        APT_PACKAGES, error=ChromiumUnavailable, refused=_REFUSED, tag="devtools.chromium", log=log
+    )
     found = find_chromium()
     if found is None:
         raise ChromiumUnavailable("apt installed chromium but there is no chromium on PATH")

@@ -44,6 +44,8 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from devtools.apt import apt_install
+
 DEBIAN_ROOT = Path("/usr/lib/postgresql")
 SERVER_USER = "postgres"  # the system user Debian's package creates
 APT_PACKAGE = "postgresql"
@@ -73,15 +75,10 @@ def find_bindir() -> Path | None:
     return None
 
 
-def _privileged(cmd: Sequence[str]) -> list[str]:
-    if os.geteuid() == 0:
-        return list(cmd)
-    if shutil.which("sudo") and subprocess.run(["sudo", "-n", "true"], check=False).returncode == 0:
-        return ["sudo", "-n", "--preserve-env=DEBIAN_FRONTEND", *cmd]
-    raise PostgresUnavailable(
-        "the PostgreSQL server is not installed and this user cannot install it: run "
-        "`sudo apt-get install -y postgresql` once (the e2e suite runs Airflow on it)"
-    )
+_REFUSED = (
+    "the PostgreSQL server is not installed and this user cannot install it: run "
+    "`sudo apt-get install -y postgresql` once (the e2e suite runs Airflow on it)"
+)
 
 
 @contextlib.contextmanager
@@ -108,26 +105,15 @@ def ensure_installed(*, log: bool = True) -> tuple[Path, float]:
     bindir = find_bindir()
     if bindir is not None:
         return bindir, 0.0
-    if not shutil.which("apt-get"):
-        raise PostgresUnavailable("no PostgreSQL server binaries and no apt-get to install them")
     started = time.monotonic()
-    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
-    opts = ["-o", "DPkg::Lock::Timeout=300", "-o", "Dpkg::Use-Pty=0", "-q"]
-    steps = [
-        ["apt-get", *opts, "update"],
-        ["apt-get", *opts, "install", "-y", "--no-install-recommends", APT_PACKAGE],
-    ]
     with _no_service_starts():
-        for step in steps:
-            cmd = _privileged(step)
-            if log:
-                print(f"devtools.postgres: {' '.join(cmd)}", file=sys.stderr, flush=True)
-            done = subprocess.run(cmd, env=env, capture_output=True, text=True, check=False)
-            if done.returncode != 0:
-                raise PostgresUnavailable(
-                    f"{' '.join(cmd)} failed ({done.returncode}):\n"
-                    f"{done.stdout[-3000:]}\n{done.stderr[-3000:]}"
-                )
+        apt_install(
+            [APT_PACKAGE],
+            error=PostgresUnavailable,
+            refused=_REFUSED,
+            tag="devtools.postgres",
+            log=log,
+        )
     bindir = find_bindir()
     if bindir is None:
         raise PostgresUnavailable(f"apt installed {APT_PACKAGE} but no server binaries were found")
