@@ -1,0 +1,1 @@
+../../../dags/waitwise_monitoring.py
