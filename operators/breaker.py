@@ -13,7 +13,7 @@ from typing import Any, Final
 
 from airflow.sdk import BaseOperator
 
-from waitwise.triggers import BreakerSnapshot, BreakerState, PolicyConfigError, runtime
+from waitwise.triggers import BreakerSnapshot, BreakerState, PolicyConfigError, metrics, runtime
 from waitwise.triggers.breaker import force
 from waitwise.triggers.spec import check_store
 from waitwise.triggers.store import validate_source
@@ -61,6 +61,8 @@ class BreakerOverrideOperator(BaseOperator):
         source = validate_source(self.source)
         snapshot = asyncio.run(self._apply(source, ACTIONS[self.action]))
         self.log.info("Breaker of %s is now %s: %s", source, snapshot.state.value, snapshot.reason)
+        tags = {"source": source, "action": self.action}
+        runtime.current().metrics.incr(metrics.breaker_event("BreakerForced"), tags)
         return snapshot.to_json_dict()
 
     async def _apply(self, source: str, target: Any) -> BreakerSnapshot:

@@ -7,6 +7,7 @@ for waits that name a source, ``source``, ``profile`` and ``tier``.
 from __future__ import annotations
 
 import logging
+import re
 from typing import Final, Protocol
 
 log = logging.getLogger(__name__)
@@ -16,6 +17,10 @@ PROBE_ERRORS: Final = "waitwise.probe_errors"
 WAITS_SUCCEEDED: Final = "waitwise.waits.succeeded"
 WAITS_TIMED_OUT: Final = "waitwise.waits.timed_out"
 WAIT_SECONDS: Final = "waitwise.wait_seconds"
+DETECTION_LATENCY: Final = "waitwise.detection_latency"
+"""Timer: a successful wait's ``first_seen_at - last_miss_at`` (its detection lag, at most)."""
+ETA_ERROR: Final = "waitwise.eta_error"
+"""Timer: a planned wait's ``|first_seen_at - eta_at|`` (how far its predicted arrival was)."""
 WAITS_ERRORED: Final = "waitwise.waits.errored"
 WAITS_REJECTED: Final = "waitwise.waits.rejected_by_breaker"
 WAITS_CANCELLED: Final = "waitwise.waits.cancelled"
@@ -23,6 +28,7 @@ REOPENS: Final = "waitwise.waits.reopened"
 RECORD_FAILURES: Final = "waitwise.history.write_failures"
 XCOM_FAILURES: Final = "waitwise.xcom.push_failures"
 BREAKER_EVENT_PREFIX: Final = "waitwise.breaker."
+"""Breaker events: ``waitwise.breaker.<event>`` (:func:`breaker_event`)."""
 BREAKER_UNAVAILABLE: Final = "waitwise.breaker.unavailable"
 ADAPTIVE_FALLBACKS: Final = "waitwise.adaptive.fallbacks"
 """A learned policy's wait polled by its fallback: the source's history could not be read."""
@@ -42,6 +48,16 @@ TIER_BELOW_TARGET: Final = "waitwise.tier.below_target"
 """Gauge, 1 or 0: whether a tier's success rate is under its target (monitoring DAG)."""
 ADAPTIVE_TUNED: Final = "waitwise.adaptive.tuned"
 """A source's auto-tuning recorded a change (its reason is in the change log and the log)."""
+
+
+def breaker_event(event_class: str) -> str:
+    """Return the metric of a breaker event class: ``BreakerHalfOpened`` -> ``...half_opened``.
+
+    ``opened``, ``half_opened``, ``closed``, ``rejected``, ``probe_expired``, ``forced``: snake
+    case like every other name (plain StatsD keeps names as they are sent).
+    """
+    bare = event_class.removeprefix("Breaker")
+    return BREAKER_EVENT_PREFIX + re.sub(r"(?<!^)(?=[A-Z])", "_", bare).lower()
 
 
 class MetricsSink(Protocol):

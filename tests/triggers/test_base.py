@@ -176,11 +176,13 @@ async def test_breaker_opens_rejects_without_poking_half_opens_and_closes(
     assert snapshot.state is BreakerState.CLOSED
     breaker_events = [n for n in sink.names() if n.startswith(BREAKER_EVENT_PREFIX)]
     assert breaker_events == [
-        BREAKER_EVENT_PREFIX + "BreakerOpened",
-        BREAKER_EVENT_PREFIX + "BreakerRejected",
-        BREAKER_EVENT_PREFIX + "BreakerHalfOpened",
-        BREAKER_EVENT_PREFIX + "BreakerClosed",
+        BREAKER_EVENT_PREFIX + "opened",
+        BREAKER_EVENT_PREFIX + "rejected",
+        BREAKER_EVENT_PREFIX + "half_opened",
+        BREAKER_EVENT_PREFIX + "closed",
     ]
+    tags = [t for _, n, _, t in sink.records if n.startswith(BREAKER_EVENT_PREFIX)]
+    assert all({"source", "profile", "trigger"} <= set(t) for t in tags)  # the wait's tags
     outcomes = [r.outcome for r in await store.history("feed")]
     assert outcomes == [
         WaitOutcome.TIMEOUT,

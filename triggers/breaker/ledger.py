@@ -14,7 +14,7 @@ from __future__ import annotations
 import hashlib
 import logging
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from waitwise.triggers import metrics
@@ -74,6 +74,7 @@ class Ledger:
     store: WaitStore
     task: TaskKey
     runtime: Runtime
+    tags: dict[str, str] = field(default_factory=dict)  # the wait's metric tags
 
     async def admit(self) -> Decision:
         """Ask the source's breaker whether this wait may poll (writes only on a change)."""
@@ -115,23 +116,39 @@ class Ledger:
     async def write(self, outcome: WaitOutcome, fields: dict[str, Any]) -> None:
         """Record the wait (upsert by task instance and try); feed the breaker if final."""
         now = self.runtime.clock.now()
-        await self.runtime.records(self.store, self.source).submit(
-            WaitRecord(
-                source=self.source,
-                profile=self.profile,
-                dag_id=self.task.dag_id,
-                task_id=self.task.task_id,
-                run_id=self.task.run_id,
-                map_index=self.task.map_index,
-                try_number=self.task.try_number,
-                ended_at=now,
-                outcome=outcome,
-                **fields,
-            )
+        record = WaitRecord(
+            source=self.source,
+            profile=self.profile,
+            dag_id=self.task.dag_id,
+            task_id=self.task.task_id,
+            run_id=self.task.run_id,
+            map_index=self.task.map_index,
+            try_number=self.task.try_number,
+            ended_at=now,
+            outcome=outcome,
+            **fields,
         )
+        self._time_detection(record)
+        await self.runtime.records(self.store, self.source).submit(record)
         verdict = outcome.breaker_verdict
         if self.breaker is not None and verdict is not None:
             await self._record_verdict(verdict, now)
+
+    def _time_detection(self, record: WaitRecord) -> None:
+        """Emit how late the data was seen at most, and how far from its ETA (when known).
+
+        ``waitwise.detection_latency``: ``first_seen_at - last_miss_at``, the longest the data
+        can have waited unseen; ``waitwise.eta_error``: ``|first_seen_at - eta_at|``.
+        """
+        seen = record.first_seen_at
+        if seen is None or record.outcome is not WaitOutcome.SUCCESS:
+            return
+        tags = self.tags or {"source": self.source, "profile": self.profile}
+        if record.last_miss_at is not None:
+            latency = max(seen - record.last_miss_at, 0.0)
+            self.runtime.metrics.timing(metrics.DETECTION_LATENCY, latency, tags)
+        if record.eta_at is not None:
+            self.runtime.metrics.timing(metrics.ETA_ERROR, abs(seen - record.eta_at), tags)
 
     async def _record_verdict(self, ok: bool, now: float) -> None:
         config = self.breaker
@@ -140,9 +157,8 @@ class Ledger:
         self._emit(await batch.submit(Outcome(config, ok, now, self.task.wait_id)))
 
     def _emit(self, events: Sequence[Any]) -> None:
-        tags = {"source": self.source, "profile": self.profile}
+        tags = self.tags or {"source": self.source, "profile": self.profile}
         for event in events:
-            name = type(event).__name__
-            self.runtime.metrics.incr(metrics.BREAKER_EVENT_PREFIX + name, tags)
+            self.runtime.metrics.incr(metrics.breaker_event(type(event).__name__), tags)
             level = logging.WARNING if isinstance(event, BreakerOpened) else logging.INFO
             log.log(level, "Breaker of source %s: %s", self.source, event)

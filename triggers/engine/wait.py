@@ -122,7 +122,7 @@ class Wait:
             task = TaskKey.of(self.task)
             profile = self.spec.profile or "custom"
             self.ledger = Ledger(
-                self.spec.source, profile, self.spec.breaker, store, task, self.runtime
+                self.spec.source, profile, self.spec.breaker, store, task, self.runtime, self.tags
             )
 
     async def run(self, anchor: float) -> TriggerEvent:

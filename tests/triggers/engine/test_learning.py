@@ -24,7 +24,13 @@ from waitwise.triggers.engine.learning import (
     resume_tuning,
     revert_tuning,
 )
-from waitwise.triggers.metrics import ADAPTIVE_FALLBACKS, ADAPTIVE_PLANNED, ADAPTIVE_TUNED
+from waitwise.triggers.metrics import (
+    ADAPTIVE_FALLBACKS,
+    ADAPTIVE_PLANNED,
+    ADAPTIVE_TUNED,
+    DETECTION_LATENCY,
+    ETA_ERROR,
+)
 from waitwise.triggers.policy import Window
 from waitwise.triggers.runtime import Runtime
 from waitwise.triggers.store import FileStore, WaitOutcome, WaitRecord
@@ -139,6 +145,9 @@ async def test_a_learned_wait_plans_records_its_model_and_eta_and_logs_its_pokes
     # Arrivals came 95-105 s after the schedule: sparse (60 s) before, 5 s through it, then
     # sparse again once the data should have been there.
     assert offsets == [0.0, 60.0, 95.0, 100.0, 105.0, 110.0, 170.0]
+    timings = {name: value for kind, name, value, _ in sink.records if kind == "timing"}
+    assert timings[DETECTION_LATENCY] == pytest.approx(60.0)  # seen at +170, missed at +110
+    assert timings[ETA_ERROR] == pytest.approx(T0 + 170.0 - payload["eta"]["at"])
 
 
 async def test_without_history_a_learned_wait_polls_by_its_fallback(tmp_path: Path) -> None:
