@@ -2,7 +2,9 @@
 
 Gauges go through Airflow's metrics (StatsD or OpenTelemetry, as configured): a source's
 health, success rate and breaker state, each tier's success rate and whether it is under its
-target. Trigger it with ``report_dir`` to also write ``waitwise-report.html`` there.
+target. Trigger it with ``report_dir`` to also write ``waitwise-report.html`` there. The
+presets' targets are known by name; give custom profiles' reliabilities in ``targets`` (the
+default of the param), else their sources are reported with tier ``unknown``.
 
 Alerts (a source under its success target, waits getting longer, timeouts clustering, its
 breaker open, its health low; then their recoveries) go to the webhook named by the
@@ -28,6 +30,11 @@ with DAG(
     params={
         "window_days": Param(7, type="number", minimum=0.01, description="report window"),
         "report_dir": Param("", type="string", description="write the HTML page here"),
+        "targets": Param(
+            {},
+            type="object",
+            description='reliability of custom profiles by name, e.g. {"partner_feed": 0.8}',
+        ),
     },
 ):
 
@@ -42,6 +49,7 @@ with DAG(
         return run(
             window_days=float(given.get("window_days", 7)),
             report_dir=str(given.get("report_dir") or "") or None,
+            targets={str(k): float(v) for k, v in dict(given.get("targets") or {}).items()},
             deliver=deliver_with(WebhookNotifier(url=hook)) if hook else None,
         )
 

@@ -96,6 +96,9 @@ def run(
     """
     if not isinstance(window_days, int | float) or not 0 < window_days < 36_500:
         raise ValueError(f"window_days must be in (0, 36500), got {window_days!r}")
+    for profile, reliability in (targets or {}).items():
+        if not isinstance(reliability, int | float) or not 0 < reliability <= 1:
+            raise ValueError(f"targets[{profile!r}] must be in (0, 1], got {reliability!r}")
     report = asyncio.run(
         build(
             store or AirflowStore(),

@@ -83,3 +83,5 @@ def test_a_run_reads_the_store_emits_logs_and_writes_the_page(
     assert metrics.SOURCE_HEALTH in sink.names()
     with pytest.raises(ValueError, match="window_days must be in"):
         run(window_days=0, store=store, sink=sink)
+    with pytest.raises(ValueError, match=r"targets\['crm_profile'\] must be in \(0, 1\], got 95"):
+        run(store=store, sink=sink, targets={"crm_profile": 95})
