@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import subprocess
+import sys
 
 from devtools import worker_bench
 
@@ -27,6 +29,11 @@ def main() -> None:
     learning.main(["--quick"] if args.quick else [])
     print()
     print(worker_bench.report(samples=args.samples))
+    print()
+    # The store bench configures Airflow through its environment before importing it: its
+    # own process. Appends, bulk reads and the report per read path at 1k/10k/100k records.
+    store = [sys.executable, "-m", "devtools.bench.store", *(["--quick"] if args.quick else [])]
+    subprocess.run(store, check=True)
     print()
     fanin = importlib.import_module("devtools.bench.fanin")
     fanin.main(["--n", "100" if args.quick else "1000"])
