@@ -3,8 +3,8 @@
 The history of a fresh source (a file store under the harness's home) is seeded with 60
 daily successful waits whose data landed 35 +- 3 s after the scheduled time.  One run of
 ``ww_adaptive`` (tests/e2e/dags/e2e_adaptive.py) then waits for a file with
-``Adaptive(target_latency_s=2, max_interval_s=15, min_history=10)``; the test writes the
-file about 35 s after the run's scheduled time and replays the same wait with
+``Adaptive(target_latency_s=2, max_interval_s=15, min_history=10, trust_from=0)``; the test
+writes the file about 35 s after the run's scheduled time and replays the same wait with
 :func:`~waitwise.triggers.adaptive.replay` (same policy, same records, same window opening
 and landing time, ``learn=False``).  The run happens once (the ``adaptive_wait`` fixture);
 the tests check what it left: task log, XCom and history record.

@@ -27,6 +27,10 @@ __all__ = ["RECENT_WAITS", "Knowledge"]
 
 RECENT_WAITS = 50
 """Successful wait durations kept, newest last (the recent-average rule reads 10)."""
+TRUST_CHECKS = 30
+"""The newest detected arrivals a model must have foreseen before a wait plans with it."""
+TRUSTED_FROM = 300
+"""Observations from which a model is trusted without the check (by default: ``trust_from``)."""
 
 
 class Knowledge:
@@ -36,7 +40,17 @@ class Knowledge:
     :param waits: seconds from start to detection of the latest successful waits.
     """
 
-    __slots__ = ("_after", "_at", "_by", "_known", "_lock", "_models", "changes", "waits")
+    __slots__ = (
+        "_after",
+        "_at",
+        "_by",
+        "_known",
+        "_lock",
+        "_models",
+        "_trust",
+        "changes",
+        "waits",
+    )
 
     def __init__(self, observations: Iterable[Observation], waits: Sequence[float] = ()) -> None:
         ordered = sorted(observations, key=lambda o: o.known_at)
@@ -47,6 +61,7 @@ class Knowledge:
         self.waits: tuple[float, ...] = tuple(waits)
         self.changes: tuple[Change, ...] = ()  # the source's change log (auto-tuning)
         self._models: dict[tuple[Learning, int], ArrivalModel | None] = {}
+        self._trust: dict[tuple[Learning, int, float], bool] = {}
         self._lock = threading.Lock()
 
     @classmethod
@@ -106,6 +121,52 @@ class Knowledge:
         with self._lock:
             model = self._model(learning, before)
             return None if model is None else (model, model.distribution(scheduled_at))
+
+    def count(self, before: float | None) -> int:
+        """Return how many observations were known before ``before`` (``None``: all)."""
+        return len(self) if before is None else int(np.searchsorted(self._known, before))
+
+    def trusted(
+        self, learning: Learning, before: float | None, tail: float, trust_from: int = TRUSTED_FROM
+    ) -> bool:
+        """Return whether the model of what was known before ``before`` has earned its use.
+
+        A prequential check: each of the newest :data:`TRUST_CHECKS` detected arrivals is
+        put to the model fitted on what was known before it, which must have expected it
+        where a plan polls densely (its interval ``(after, by]`` meets the central
+        ``1 - tail`` of the model's arrival mass: ``cdf(by) >= tail / 2`` and
+        ``cdf(after) <= 1 - tail / 2``).  Trusted when at most ``tail`` of them were not
+        (one of 30 for the default 4%) and at least half of :data:`TRUST_CHECKS` could be
+        checked; always from ``trust_from`` observations on.  A short history has not seen
+        its tails yet, and a plan from it would leave them sparse.  Strict on purpose: a
+        calibrated model fails it now and then (its arrivals fall outside the central mass
+        at rate ``tail``), which costs savings during the cold start only.  Deterministic
+        for a prefix (restarts get the same answer) and cached with the models.
+        """
+        with self._lock:
+            count = len(self) if before is None else int(np.searchsorted(self._known, before))
+            if count >= trust_from:
+                return True
+            key = (learning, -count - 1, tail)
+            if key not in self._trust:
+                self._trust[key] = self._check(learning, count, tail)
+            return self._trust[key]
+
+    def _check(self, learning: Learning, count: int, tail: float) -> bool:
+        detected = [j for j in range(learning.min_history, count) if np.isfinite(self._by[j])][
+            -TRUST_CHECKS:
+        ]
+        if len(detected) < TRUST_CHECKS // 2:
+            return False
+        unexpected = 0
+        for j in detected:
+            model = self._model(learning, float(self._known[j]))  # what was known before j
+            if model is None:
+                return False
+            dist = model.distribution(float(self._at[j]))
+            low, high = dist.cdf_many(np.asarray([self._after[j], self._by[j]]))
+            unexpected += bool(high < tail / 2 or low > 1.0 - tail / 2)
+        return unexpected <= tail * len(detected)
 
     def propose(self, rules: Rules, now: float) -> Change | None:
         """Return the tuning due at ``now`` from these observations and :attr:`changes`."""

@@ -26,7 +26,7 @@ from waitwise.triggers.policy._base import PolicyBase, check_number, check_polic
 from waitwise.triggers.policy.errors import PolicyConfigError
 from waitwise.triggers.policy.protocol import JSON, MIN_INTERVAL
 
-from .knowledge import Knowledge
+from .knowledge import TRUSTED_FROM, Knowledge
 from .model import Distribution, Learning
 from .planner import Plan, plan
 from .tuning import Rules, Setting, in_effect
@@ -135,6 +135,12 @@ class Adaptive(PolicyBase):
     those of :mod:`.model`.  Otherwise, and in re-opened windows, it polls like
     ``fallback`` (by default a constant ``target_latency_s``).
 
+    The cold start earns its savings: a model plans only once it has foreseen the recent
+    arrivals it was not fitted on (:meth:`Knowledge.trusted`), and the share of arrivals the
+    plan may leave to sparse polling grows with the evidence, ``SAFETY x (1 - quantile) x
+    min(1, n / trust_from)`` for ``n`` observations: a short history has not seen its tails,
+    and a plan from it would poll them sparsely.
+
     :param target_latency_s: how late after arrival detection may be, at ``quantile``.
     :param quantile: the share of arrivals the target holds for, in (0, 1).
     :param max_interval: the longest interval, >= ``target_latency_s``.
@@ -153,6 +159,8 @@ class Adaptive(PolicyBase):
         (:mod:`.tuning`; ``revert_tuning`` undoes the latest).
     :param tune_step: the largest relative change of a tuned value per tuning (0.25: x1.25).
     :param tune_every_s: the least time between two tunings of a source.
+    :param trust_from: observations from which the model is used without the cold-start
+        check and with the whole lateness budget (``0``: from ``min_history`` on, unchecked).
     """
 
     kind: ClassVar[str] = "adaptive"
@@ -170,6 +178,7 @@ class Adaptive(PolicyBase):
     auto_tune: bool = False
     tune_step: float = 0.25
     tune_every_s: float = 86_400.0
+    trust_from: int = TRUSTED_FROM
 
     def __post_init__(self) -> None:
         check_seconds(self, "target_latency_s")
@@ -182,6 +191,7 @@ class Adaptive(PolicyBase):
         if not 0.0 < step <= 1.0:
             raise PolicyConfigError(f"Adaptive.tune_step must be in (0, 1], got {step!r}")
         check_number(self, "tune_every_s", 60.0)
+        self._check_trust_from()
         tq = check_number(self, "timeout_quantile", 0.0)
         if not 0.0 < tq < 1.0:
             raise PolicyConfigError(f"Adaptive.timeout_quantile must be in (0, 1), got {tq!r}")
@@ -202,6 +212,12 @@ class Adaptive(PolicyBase):
     def learning(self) -> Learning:
         """Return how the history is learned from."""
         return Learning(self.half_life_days, self.timezone, self.min_history)
+
+    def _check_trust_from(self) -> None:
+        if type(self.trust_from) is not int or self.trust_from < 0:
+            raise PolicyConfigError(
+                f"Adaptive.trust_from must be an int >= 0, got {self.trust_from!r}"
+            )
 
     @property
     def rules(self) -> Rules:
@@ -240,10 +256,16 @@ class Adaptive(PolicyBase):
     ) -> Bound:
         """Return the policy of the window ``[opens_at, closes_at]`` (epoch seconds).
 
-        The fallback when there is no knowledge, no scheduled time or too little history.
+        The fallback when there is no knowledge, no scheduled time, too little history, or
+        a model that has not yet foreseen the recent arrivals (:meth:`Knowledge.trusted`).
         """
         if knowledge is None or scheduled_at is None:
             return Bound(self.cold)
+        budget = SAFETY * (1.0 - self.quantile)
+        if self.trust_from:  # the cold start earns its savings (class docstring)
+            if not knowledge.trusted(self.learning, opens_at, budget, self.trust_from):
+                return Bound(self.cold)
+            budget *= min(1.0, knowledge.count(opens_at) / self.trust_from)
         found_model = knowledge.distribution(self.learning, opens_at, scheduled_at)
         if found_model is None:
             return Bound(self.cold)
@@ -263,7 +285,7 @@ class Adaptive(PolicyBase):
             max(deadline - scheduled_at, 0.0),
             dense=self.target_latency_s,
             sparse=sparse,
-            budget=SAFETY * (1.0 - self.quantile),
+            budget=budget,
         )
         policy = Planned(tuple(found.offsets), start, sparse)
         eta = Eta.of(dist, max(start, 0.0))

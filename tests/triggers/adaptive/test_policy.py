@@ -62,7 +62,7 @@ def test_unbound_it_polls_like_its_fallback() -> None:
 def test_bound_to_history_it_plans_and_predicts() -> None:
     knowledge = Knowledge(polled(normal_days(100, 7200, 300, seed=1), 60))
     at = T0 + 100 * DAY
-    bound = Adaptive().bind(knowledge, at, at, at + 6 * 3600)
+    bound = Adaptive(trust_from=0).bind(knowledge, at, at, at + 6 * 3600)
     assert isinstance(bound.policy, Planned)
     assert bound.plan is not None
     assert bound.model_version is not None
@@ -134,9 +134,9 @@ def test_a_wait_plans_only_with_what_was_known_when_it_started() -> None:
     obs = polled(normal_days(40, 3600, 120, seed=5), 30)
     knowledge = Knowledge(obs)
     known = sorted(o.known_at for o in obs)
-    before = Adaptive().bind(knowledge, T0 + 40 * DAY, known[20], known[20] + 3600)
+    before = Adaptive(trust_from=0).bind(knowledge, T0 + 40 * DAY, known[20], known[20] + 3600)
     assert before.model_version is not None
     assert before.model_version.startswith("20-")
-    assert Adaptive().bind(
+    assert Adaptive(trust_from=0).bind(
         knowledge, T0 + 40 * DAY, known[-1] + 1, known[-1] + 3601
     ).model_version != (before.model_version)

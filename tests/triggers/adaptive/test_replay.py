@@ -57,7 +57,7 @@ def test_named_policies_and_seeds() -> None:
 
 
 def test_cold_start_learns_as_it_goes() -> None:
-    results = replay(daily(40, 3600, 300, seed=3), Adaptive(min_history=10))
+    results = replay(daily(40, 3600, 300, seed=3), Adaptive(min_history=10, trust_from=0))
     assert [r.model_version is None for r in results[:10]] == [True] * 10
     assert all(r.model_version is not None for r in results[11:])
     assert results[-1].model_version is not None
@@ -67,7 +67,7 @@ def test_cold_start_learns_as_it_goes() -> None:
 def test_learned_waits_poke_less_than_fixed_60s_and_miss_nothing_it_detects() -> None:
     waits = daily(200, 7200, 600, seed=4)
     fixed = replay(waits, Constant(60.0))
-    learned = replay(waits, Adaptive(60.0, max_interval_s=1800.0))
+    learned = replay(waits, Adaptive(60.0, max_interval_s=1800.0, trust_from=0))
     assert sum(r.pokes for r in learned[100:]) < 0.4 * sum(r.pokes for r in fixed[100:])
     assert all(b.detected for a, b in zip(fixed, learned, strict=True) if a.detected)
 

@@ -122,7 +122,7 @@ async def test_a_learned_wait_plans_records_its_model_and_eta_and_logs_its_pokes
 ) -> None:
     store, sink = FileStore(tmp_path), RecordingSink()
     await store.append_many(history(30))
-    poll = Adaptive(5.0, max_interval_s=60.0, min_history=10).to_config()
+    poll = Adaptive(5.0, max_interval_s=60.0, min_history=10, trust_from=0).to_config()
     steps = ["miss"] * 6 + ["hit"]  # found at the 7th poke
     trigger = scripted(*steps, poll=poll, timeout=600.0, source="feed", scheduled_at=_iso(T0))
     with caplog.at_level(logging.INFO, logger="waitwise"):
@@ -165,7 +165,12 @@ async def test_a_learned_deadline_ends_the_wait_early_and_is_recorded(tmp_path: 
     store, clock = FileStore(tmp_path), FakeClock(now_s=T0)
     await store.append_many(history(30))
     poll = Adaptive(
-        5.0, max_interval_s=60.0, dynamic_timeout=True, timeout_quantile=0.9, timeout_margin=1.2
+        5.0,
+        max_interval_s=60.0,
+        dynamic_timeout=True,
+        timeout_quantile=0.9,
+        timeout_margin=1.2,
+        trust_from=0,
     ).to_config()
     trigger = scripted(poll=poll, timeout=600.0, source="feed", scheduled_at=_iso(T0))
     event = await drive(trigger, Runtime(clock=clock, metrics=RecordingSink(), store=store))
