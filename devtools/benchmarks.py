@@ -37,6 +37,8 @@ def main() -> None:
     print()
     fanin = importlib.import_module("devtools.bench.fanin")
     fanin.main(["--n", "100" if args.quick else "1000"])
+    print()  # the same without the payload XCom: what the engine costs beside Airflow's push
+    fanin.main(["--n", "100" if args.quick else "1000", "--no-xcom"])
     print()
     runner = importlib.import_module("devtools.bench.runner")
     runner.main(["--quick"] if args.quick else [])

@@ -168,8 +168,11 @@ def _profiles(n: int) -> tuple[Any, Any]:
     return fanin, seed
 
 
-def build_dag(kind: str, n: int, fileloc: str, shard: int = 0) -> DAG:
-    """Return DAG ``shard`` of ``kind`` ("seed", "floor" or "waitwise") for fan-ins of ``n``."""
+def build_dag(kind: str, n: int, fileloc: str, shard: int = 0, xcom: bool = True) -> DAG:
+    """Return DAG ``shard`` of ``kind`` ("seed", "floor" or "waitwise") for fan-ins of ``n``.
+
+    ``xcom=False``: the waitwise sensors do not push their payload XCom (``do_xcom_push``).
+    """
     from waitwise.operators.file import FileArrivalSensor
 
     fanin, seed = _profiles(n)
@@ -197,7 +200,11 @@ def build_dag(kind: str, n: int, fileloc: str, shard: int = 0) -> DAG:
             FloorSensor(task_id=task_id, path=path + task_id)
         for task_id in mine if kind == "waitwise" else ():
             FileArrivalSensor(
-                task_id=task_id, filepath=path + task_id, profile=fanin, source=SOURCE
+                task_id=task_id,
+                filepath=path + task_id,
+                profile=fanin,
+                source=SOURCE,
+                do_xcom_push=xcom,
             )
     dag.fileloc = fileloc  # the DAG file, not this module
     return dag
@@ -209,17 +216,18 @@ from __future__ import annotations
 
 from devtools.bench.fanin import build_dag
 
-dag = build_dag({kind!r}, {n}, __file__, {shard})
+dag = build_dag({kind!r}, {n}, __file__, {shard}, xcom={xcom})
 '''
 
 
-def write_dags(folder: Path, n: int) -> list[str]:
+def write_dags(folder: Path, n: int, xcom: bool = True) -> list[str]:
     """Write one file per DAG for fan-ins of ``n`` into ``folder``; return the DAG ids."""
     folder.mkdir(parents=True, exist_ok=True)
     written = []
     for kind in DAG_IDS:
         for shard, dag_id in enumerate(dag_ids(kind, n)):
-            (folder / f"{dag_id}.py").write_text(_DAG_FILE.format(kind=kind, n=n, shard=shard))
+            text = _DAG_FILE.format(kind=kind, n=n, shard=shard, xcom=xcom)
+            (folder / f"{dag_id}.py").write_text(text)
             written.append(dag_id)
     return written
 
@@ -540,6 +548,7 @@ def measure(
     waitwise_path: str | None = None,
     keep_home: bool = False,
     label: str | None = None,
+    xcom: bool = True,
 ) -> Report:
     """Start an Airflow for fan-ins of ``n``, run seed, floor, waitwise; return the report."""
     started = time.monotonic()
@@ -547,7 +556,7 @@ def measure(
     with tempfile.TemporaryDirectory(prefix="waitwise-fanin-") as tmp:
         dags, data = Path(tmp) / "dags", Path(tmp) / "data"
         data.mkdir()
-        ids = write_dags(dags, n)
+        ids = write_dags(dags, n, xcom)
         airflow = harness_for(dags, data, n, waitwise_path)
         airflow.keep_home = keep_home
         airflow.start(ids, timeout=300 + n * 0.2)
@@ -632,13 +641,19 @@ def main(argv: list[str] | None = None) -> Report:
     parser.add_argument("--waitwise-path", default=None, help="another build (pip --target)")
     parser.add_argument("--keep-home", action="store_true", help="keep AIRFLOW_HOME (logs)")
     parser.add_argument("--label", default=None, help="what is measured (default: git state)")
+    parser.add_argument(
+        "--no-xcom",
+        action="store_true",
+        help="waitwise sensors with do_xcom_push=False: the engine's cost without the payload",
+    )
     args = parser.parse_args(argv)
     report = measure(
         args.n,
         settle=args.settle,
         waitwise_path=args.waitwise_path,
         keep_home=args.keep_home,
-        label=args.label,
+        label=args.label if args.label or not args.no_xcom else "do_xcom_push=False",
+        xcom=not args.no_xcom,
     )
     print(table(report))
     sys.stdout.flush()

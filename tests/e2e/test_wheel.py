@@ -165,7 +165,10 @@ def wheel_airflow(tmp_path_factory: pytest.TempPathFactory) -> Iterator[WheelAir
     )
     # With the components' own environment, from the checkout as working directory: a
     # broken wheel fails here, before an Airflow start that could only time out parsing.
-    probe = json.loads(_run([harness.interpreter, "-c", _PROBE], env=harness.env(), cwd=ROOT))
+    # The probe's answer is its last line: importing the UI plugin's app logs a warning from
+    # the api-server's dependencies (starlette) to stdout before it.
+    output = _run([harness.interpreter, "-c", _PROBE], env=harness.env(), cwd=ROOT)
+    probe = json.loads(output.strip().splitlines()[-1])
     FIGURES["wheel: build + fresh venv + install + import probe"] = (
         f"{time.monotonic() - started:.1f} s"
     )
