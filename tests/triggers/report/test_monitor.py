@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from pathlib import Path
 
@@ -14,10 +13,9 @@ from waitwise.triggers.breaker import BreakerSnapshot, BreakerState
 from waitwise.triggers.report import summarize
 from waitwise.triggers.report.alerts import AlertLedger
 from waitwise.triggers.report.monitor import emit, run
-from waitwise.triggers.store import FileStore
 from waitwise.triggers.testing import RecordingSink
 
-from .test_report import NOW, histories
+from .test_report import NOW, histories, seeded_store
 
 
 def test_gauges_per_tier_and_per_source_with_tags() -> None:
@@ -53,13 +51,7 @@ def test_only_the_least_healthy_sources_get_gauges_past_the_bound(
 def test_a_run_reads_the_store_emits_logs_and_writes_the_page(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
-    store = FileStore(tmp_path / "store")
-
-    async def seed() -> None:
-        for records in histories().values():
-            await store.append_many(records)
-
-    asyncio.run(seed())
+    store = seeded_store(tmp_path / "store")
     sink = RecordingSink()
     with caplog.at_level(logging.INFO):
         summary = run(

@@ -66,6 +66,18 @@ def histories() -> dict[str, list[WaitRecord]]:
     return {"fin": fin, "partner": partner, "crm": custom}
 
 
+def seeded_store(root: Path) -> FileStore:
+    """Return a FileStore in ``root`` holding :func:`histories`."""
+    store = FileStore(root)
+
+    async def seed() -> None:
+        for records in histories().values():
+            await store.append_many(records)
+
+    asyncio.run(seed())
+    return store
+
+
 def test_the_figures_match_the_history() -> None:
     breaker = BreakerSnapshot("partner", BreakerState.OPEN, 2, opened_at=NOW - 60)
     report = summarize(
@@ -162,13 +174,7 @@ def test_names_are_escaped_in_the_page() -> None:
 def test_the_console_command_reads_a_file_store(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    store = FileStore(tmp_path / "store")
-
-    async def seed() -> None:
-        for records in histories().values():
-            await store.append_many(records)
-
-    asyncio.run(seed())
+    seeded_store(tmp_path / "store")
     out = tmp_path / "report.html"
     # NOW is in 2023: a window reaching back to it from the real now
     code = main(
