@@ -70,6 +70,7 @@ class Learner:
         self._reads = asyncio.Semaphore(1)  # one history read and decode at a time
         self._fits = asyncio.Semaphore(1)  # one fit and plan at a time, beside it
         self._tuning: dict[tuple[int, str], asyncio.Future[None]] = {}
+        self._tried: dict[tuple[int, str], Knowledge] = {}  # the knowledge last tuned from
 
     async def bound_within(
         self,
@@ -129,10 +130,15 @@ class Learner:
         tags: dict[str, str],
         knowledge: Knowledge,
     ) -> None:
-        """Start the source's tuning, if due, beside the waits (one at a time per source)."""
+        """Start the source's tuning beside the waits, once per knowledge read at most.
+
+        One at a time per source; a tuning is due once a ``tune_every_s``, and the knowledge
+        it reads changes only when the history is read again.
+        """
         key = (id(store), source)
-        if key in self._tuning:
+        if key in self._tuning or self._tried.get(key) is knowledge:
             return
+        self._tried[key] = knowledge
         task = asyncio.ensure_future(self._tune(policy, store, source, tags, knowledge))
         self._tuning[key] = task
         task.add_done_callback(lambda _: self._tuning.pop(key, None))
