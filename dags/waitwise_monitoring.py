@@ -2,19 +2,22 @@
 
 Gauges go through Airflow's metrics (StatsD or OpenTelemetry, as configured): a source's
 health, success rate and breaker state, each tier's success rate and whether it is under its
-target. Trigger it with ``report_dir`` to also write ``waitwise-report.html`` there. The
-presets' targets are known by name; give custom profiles' reliabilities in ``targets`` (the
-default of the param), else their sources are reported with tier ``unknown``.
+target. ``waitwise-report.html`` is written to ``$WAITWISE_REPORT_DIR`` when the deployment
+sets it (not a run param: whoever may trigger the DAG must not choose where a worker writes).
+The presets' targets are known by name; give custom profiles' reliabilities in the
+``targets`` param, else their sources are reported with tier ``unknown``.
 
 Alerts (a source under its success target, waits getting longer, timeouts clustering, its
 breaker open, its health low; then their recoveries) go to the webhook named by the
-``WAITWISE_ALERT_WEBHOOK`` environment variable, or to the task log only. Any Airflow notifier
-fits: replace the ``deliver`` argument with ``deliver_with(SmtpNotifier(...))``, say.
+``WAITWISE_ALERT_WEBHOOK`` environment variable, or to the task log only (also when that URL
+is not one). Any Airflow notifier fits: replace ``deliver`` with
+``deliver_with(SmtpNotifier(...))``, say.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import logging
 import os
 from typing import Any
 
@@ -28,11 +31,13 @@ with DAG(
     max_active_runs=1,
     tags=["waitwise", "monitoring"],
     params={
-        "window_days": Param(7, type="number", minimum=0.01, description="report window"),
-        "report_dir": Param("", type="string", description="write the HTML page here"),
+        "window_days": Param(
+            7, type="number", exclusiveMinimum=0, maximum=3650, description="report window"
+        ),
         "targets": Param(
             {},
             type="object",
+            additionalProperties={"type": "number", "exclusiveMinimum": 0, "maximum": 1},
             description='reliability of custom profiles by name, e.g. {"partner_feed": 0.8}',
         ),
     },
@@ -45,12 +50,17 @@ with DAG(
         from waitwise.triggers.report.monitor import run
 
         given = params or {}
+        deliver = None
         hook = os.environ.get("WAITWISE_ALERT_WEBHOOK")
+        try:
+            deliver = deliver_with(WebhookNotifier(url=hook)) if hook else None
+        except ValueError:
+            logging.getLogger(__name__).exception("Alerts go to the task log only")
         return run(
-            window_days=float(given.get("window_days", 7)),
-            report_dir=str(given.get("report_dir") or "") or None,
-            targets={str(k): float(v) for k, v in dict(given.get("targets") or {}).items()},
-            deliver=deliver_with(WebhookNotifier(url=hook)) if hook else None,
+            window_days=given.get("window_days", 7),
+            report_dir=os.environ.get("WAITWISE_REPORT_DIR") or None,
+            targets=dict(given.get("targets") or {}),
+            deliver=deliver,
         )
 
     report()

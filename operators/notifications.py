@@ -36,8 +36,8 @@ class WebhookNotifier(BaseNotifier):
         self, *, url: str, headers: Mapping[str, str] | None = None, timeout_s: float = 10.0
     ) -> None:
         super().__init__()
-        if not isinstance(url, str) or not url.startswith(("http://", "https://")):
-            raise ValueError(f"url must be an http(s) URL, got {url!r}")
+        if not isinstance(url, str) or not (_is_http(url) or "{{" in url):
+            raise ValueError(f"url must be an http(s) URL or a template, got {url!r}")
         if not isinstance(timeout_s, int | float) or not 0 < timeout_s <= 300:
             raise ValueError(f"timeout_s must be in (0, 300], got {timeout_s!r}")
         self.url, self.headers, self.timeout_s = url, dict(headers or {}), float(timeout_s)
@@ -46,11 +46,17 @@ class WebhookNotifier(BaseNotifier):
         """Send the alert; raise on a failed delivery."""
         import httpx  # Airflow's own dependency
 
+        if not _is_http(self.url):  # a template rendered into something else
+            raise ValueError(f"url must render to an http(s) URL, got {self.url!r}")
         alert = context.get("waitwise_alert")
         if alert is None:
             raise ValueError("WebhookNotifier sends waitwise alerts: no waitwise_alert in context")
         answer = httpx.post(self.url, json=alert, headers=self.headers, timeout=self.timeout_s)
         answer.raise_for_status()
+
+
+def _is_http(url: str) -> bool:
+    return url.startswith(("http://", "https://"))
 
 
 def deliver_with(notifier: BaseNotifier) -> Callable[[Message], None]:

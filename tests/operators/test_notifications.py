@@ -83,5 +83,8 @@ async def test_alerts_reach_the_endpoint_once_with_recovery_across_a_restart(
 def test_bad_notifier_arguments_are_refused() -> None:
     with pytest.raises(ValueError, match="url must be an http"):
         WebhookNotifier(url="ftp://x")
+    templated = WebhookNotifier(url="{{ waitwise_alert.source }}")  # renders to no URL
+    with pytest.raises(ValueError, match="url must render to an http"):
+        templated({"waitwise_alert": {"source": "feed"}})
     with pytest.raises(TypeError, match="notifier must be an Airflow BaseNotifier"):
         deliver_with(print)  # type: ignore[arg-type]

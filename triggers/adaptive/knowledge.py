@@ -75,10 +75,16 @@ class Knowledge:
         ended: list[float] = []
         started: list[float] = []
         waits: list[float] = []
+        seen: set[int] = set()  # a success stored twice (segment and loose copy) counts once
 
         def tap(records: Iterable[WaitRecord]) -> Iterator[WaitRecord]:
             for r in records:
                 if r.outcome is WaitOutcome.SUCCESS and r.detected_at is not None:
+                    key = hash(r.key)
+                    if key in seen:
+                        yield r
+                        continue
+                    seen.add(key)
                     ended.append(r.ended_at)
                     started.append(r.started_at)
                     waits.append(max(r.detected_at - r.started_at, 0.0))

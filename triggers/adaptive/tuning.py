@@ -6,15 +6,17 @@ from what the waits actually measured, and records every change with its reason:
 
 - **sparse interval** (``max_interval_s``, the plan's longest interval).  Feedback on the
   detection latency the waits measured (the upper bound ``first_seen - last_miss`` of each
-  wait that missed at least once, the newest :data:`WINDOW`): when more than ``1 - quantile``
-  of them came later than ``target_latency_s`` the interval shrinks by ``step``; when fewer
+  wait that missed at least once, among the newest :data:`WINDOW` observations): when more
+  than ``1 - quantile`` of them came later than ``LATE_MARGIN x target_latency_s`` (a dense
+  gap is the target plus a few ms of stamping) the interval shrinks by ``step``; when fewer
   than half of that did, it grows by ``step`` (fewer pokes).  Floor ``target_latency_s``,
   ceiling the policy's own ``max_interval_s``.
 - **deadline** (``deadline_s``, an offset from the run's scheduled time).  Target:
   ``timeout_margin x Q(timeout_quantile)`` of the arrival offsets (Turnbull's estimate of the
   newest :data:`WINDOW` observations, censoring included); none when the history cannot say
   when that share arrives (the static deadline stands).  The first tuned deadline is twice
-  the target; later ones move at most ``step`` towards it.  It applies as a dynamic timeout
+  the target (the one change not bounded by ``step``: there is no tuned value to step
+  from); later ones move at most ``step`` towards it.  It applies as a dynamic timeout
   does: never past the static deadline, never sooner than ``min_timeout_s`` after the start.
 
 Guard rails: at most one change per ``tune_every_s`` (changes are slotted by
@@ -52,6 +54,8 @@ __all__ = [
 
 WINDOW: Final = 200
 """The newest observations a tuning looks at."""
+LATE_MARGIN: Final = 1.1
+"""A detection counts as late when its gap exceeds ``LATE_MARGIN x target_latency_s``."""
 
 Action = Literal["tune", "revert", "resume"]
 _ACTIONS: Final = ("tune", "revert", "resume")
@@ -207,7 +211,9 @@ def _interval(after: Floats, by: Floats, current: float, rules: Rules) -> tuple[
     missed = (after > 0) & np.isfinite(by)
     if not missed.any():
         return current, ""
-    late = float(np.mean(by[missed] - after[missed] > rules.target_latency_s))
+    # A dense gap is target_latency_s plus the few ms between a poke's schedule and its
+    # stamp: late means clearly longer (LATE_MARGIN), not a dense gap measured a hair long.
+    late = float(np.mean(by[missed] - after[missed] > rules.target_latency_s * LATE_MARGIN))
     budget = 1.0 - rules.quantile
     if late > budget:
         factor, verdict = 1.0 / (1.0 + rules.step), "above"

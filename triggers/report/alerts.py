@@ -5,14 +5,15 @@ Conditions, per source (:class:`Rules` holds the numbers):
 - ``success_rate``: the recent success rate (over the profile's ``alerts.window`` waits)
   under the profile's ``alerts.min_success_rate`` (a custom profile: under its target);
 - ``wait_time``: the window's p95 wait over ``alerts.max_wait_s``, or up by more than
-  ``p95_rise`` on the previous window's (both with at least ``min_waits`` successes);
+  ``p95_rise`` on the previous window's (either with at least ``min_waits`` successes);
 - ``timeouts``: timeouts clustering: at least ``cluster_min`` in one hour of the day, and
   at least half of the source's timeouts;
 - ``breaker``: the breaker rejects waits (open or forced open);
 - ``health``: the health score under ``health_min``.
 
-An *episode* starts when a condition becomes true and ends when it is false again: one alert
-at the start, one recovery at the end, nothing in between, whatever the number of runs. Its
+An *episode* starts when a condition becomes true and ends when it is known to be false again
+(a condition that cannot be told, for want of finished waits or successes, keeps it open): one
+alert at the start, one recovery at the end, nothing in between, whatever the number of runs. Its
 de-duplication key is ``<condition>:<source>:<start>`` (``:recovered`` for the recovery), so
 a receiver can drop a repeat.
 
@@ -29,7 +30,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Final
 
@@ -117,54 +118,65 @@ class State:
         return cls(opened, [Message.from_json_dict(m) for m in data["outbox"]])
 
 
-def _conditions(s: SourceSummary, rules: Rules) -> Iterator[tuple[str, str]]:
-    """Yield ``(condition, why)`` for each condition that holds for ``s`` now."""
+def _conditions(s: SourceSummary, rules: Rules) -> dict[str, tuple[bool | None, str]]:
+    """Return each condition's state for ``s`` now: holds, does not, or ``None`` (unknown).
+
+    Unknown (too little data to say) leaves an open episode open: no data is no recovery.
+    """
     floor = s.alerts.min_success_rate if s.alerts is not None else s.target
     rate = s.recent_success_rate
-    if rate is not None and floor is not None and rate < floor:
-        yield "success_rate", f"recent success rate {rate:.1%} under {floor:.1%}"
-    yield from _wait_time(s, rules)
+    found: dict[str, tuple[bool | None, str]] = {}
+    if rate is None or floor is None:
+        found["success_rate"] = (None, "")
+    else:
+        found["success_rate"] = (rate < floor, f"recent success rate {rate:.1%} under {floor:.1%}")
+    found["wait_time"] = _wait_time(s, rules)
     worst = max(s.timeouts_by_hour, default=0)
-    if worst >= rules.cluster_min and 2 * worst >= s.timeouts:
-        hour = s.timeouts_by_hour.index(worst)
-        yield "timeouts", f"{worst} of {s.timeouts} timeouts at {hour:02d}h (UTC)"
-    if s.breaker in _OPEN:
-        yield "breaker", f"breaker {s.breaker}"
-    if s.health is not None and s.health < rules.health_min:
-        yield "health", f"health {s.health} under {rules.health_min}"
+    hour = s.timeouts_by_hour.index(worst) if worst else 0
+    clustered = worst >= rules.cluster_min and 2 * worst >= s.timeouts
+    found["timeouts"] = (
+        None if not s.waits else clustered,
+        f"{worst} of {s.timeouts} timeouts at {hour:02d}h (UTC)",
+    )
+    found["breaker"] = (s.breaker in _OPEN, f"breaker {s.breaker}")
+    found["health"] = (
+        None if s.health is None else s.health < rules.health_min,
+        f"health {s.health} under {rules.health_min}",
+    )
+    return found
 
 
-def _wait_time(s: SourceSummary, rules: Rules) -> Iterator[tuple[str, str]]:
+def _wait_time(s: SourceSummary, rules: Rules) -> tuple[bool | None, str]:
     p95, before = s.wait_p95_s, s.previous_p95_s
+    if p95 is None or s.successes < rules.min_waits:
+        return None, ""
     limit = s.alerts.max_wait_s if s.alerts is not None else None
-    if p95 is not None and limit is not None and p95 > limit:
-        yield "wait_time", f"p95 wait {p95:.0f} s over {limit:.0f} s"
-        return
-    enough = s.successes >= rules.min_waits
-    if p95 is not None and before and enough and p95 > before * (1 + rules.p95_rise):
-        yield "wait_time", f"p95 wait {p95:.0f} s, up {p95 / before - 1:.0%} on {before:.0f} s"
+    if limit is not None and p95 > limit:
+        return True, f"p95 wait {p95:.0f} s over {limit:.0f} s"
+    if before and p95 > before * (1 + rules.p95_rise):
+        return True, f"p95 wait {p95:.0f} s, up {p95 / before - 1:.0%} on {before:.0f} s"
+    return False, ""
 
 
 def evaluate(report: Report, state: State, rules: Rules | None = None) -> State:
     """Return the state after ``report``: episodes opened or closed, their messages queued.
 
-    A source absent from the report keeps its open episodes (no data is not a recovery).
+    An episode closes only on a condition known to be false: a source absent from the report,
+    or one whose condition cannot be told (no finished wait, too few successes), keeps it.
     """
     rules = rules or Rules()
     opened, outbox = dict(state.open), list(state.outbox)
     for s in report.sources:
-        now_true = dict(_conditions(s, rules))
-        for condition, why in sorted(now_true.items()):
+        conditions = _conditions(s, rules)
+        for condition, (holds, why) in sorted(conditions.items()):
             episode = f"{condition}:{s.source}"
-            if episode not in opened:
+            if holds and episode not in opened:
                 opened[episode] = report.now
                 key = f"{episode}:{report.now:.0f}"
                 text = f"[waitwise] {s.source} ({s.tier}): {why}"
                 outbox.append(Message(key, "alert", condition, s.source, s.tier, report.now, text))
-        for episode, since in sorted(opened.items()):
-            condition, _, source = episode.partition(":")
-            if source == s.source and condition not in now_true:
-                del opened[episode]
+            elif holds is False and episode in opened:
+                since = opened.pop(episode)
                 key = f"{episode}:{since:.0f}:recovered"
                 text = f"[waitwise] {s.source} ({s.tier}): {condition} recovered"
                 outbox.append(
@@ -177,7 +189,8 @@ class AlertLedger:
     """The alert state in one key of a key-value backend (an Airflow Variable from a task).
 
     A damaged value is kept aside under ``<key>.corrupt`` and the state starts empty (warned):
-    episodes start again, so at worst one alert repeats.
+    episodes start again (their alerts repeat), and messages queued in it are not sent (they
+    stay readable in the copy).
     """
 
     def __init__(self, backend: KeyValueBackend, key: str = STATE_KEY) -> None:

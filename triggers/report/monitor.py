@@ -94,10 +94,14 @@ def run(
         Airflow notifier); ``None``: alerts are logged as warnings only.
     :raises ValueError: for a window that is not a positive number of days.
     """
-    if not isinstance(window_days, int | float) or not 0 < window_days < 36_500:
+    if isinstance(window_days, bool) or not isinstance(window_days, int | float):
+        raise ValueError(f"window_days must be a number of days, got {window_days!r}")
+    if not 0 < window_days < 36_500:
         raise ValueError(f"window_days must be in (0, 36500), got {window_days!r}")
     for profile, reliability in (targets or {}).items():
-        if not isinstance(reliability, int | float) or not 0 < reliability <= 1:
+        if isinstance(reliability, bool) or not isinstance(reliability, int | float):
+            raise ValueError(f"targets[{profile!r}] must be a number, got {reliability!r}")
+        if not 0 < reliability <= 1:
             raise ValueError(f"targets[{profile!r}] must be in (0, 1], got {reliability!r}")
     report = asyncio.run(
         build(

@@ -209,14 +209,7 @@ class FileStore:
 
 
 def _append_change_locked(directory: Path, text: str) -> None:
-    fd = os.open(
-        directory / CHANGES, os.O_WRONLY | os.O_APPEND | os.O_CREAT, file_history.PRIVATE_MODE
-    )
-    try:
-        os.write(fd, text.encode() + b"\n")
-        os.fsync(fd)
-    finally:
-        os.close(fd)
+    file_history.append_bytes(directory / CHANGES, text.encode() + b"\n")
 
 
 def _dumps(data: object) -> bytes:

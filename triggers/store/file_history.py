@@ -71,8 +71,16 @@ def append_lines(directory: Path, day: str, records: Iterable[WaitRecord]) -> No
     """Append ``records`` to the file of ``day`` in one write, fsynced."""
     (directory / DAYS).mkdir(mode=0o700, parents=True, exist_ok=True)
     data = b"".join(canonical(record).encode() + b"\n" for record in records)
+    append_bytes(directory / DAYS / f"{day}.jsonl", data)
+
+
+def append_bytes(path: Path, data: bytes) -> None:
+    """Append ``data`` (whole lines) to ``path`` in one write, fsynced.
+
+    A line a crash tore off is closed first, so the tear damages only itself.
+    """
     flags = os.O_RDWR | os.O_APPEND | os.O_CREAT
-    fd = os.open(directory / DAYS / f"{day}.jsonl", flags, PRIVATE_MODE)
+    fd = os.open(path, flags, PRIVATE_MODE)
     try:
         size = os.fstat(fd).st_size
         if size and os.pread(fd, 1, size - 1) != b"\n":

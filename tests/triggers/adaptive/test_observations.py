@@ -112,3 +112,11 @@ def test_columns_say_what_the_observations_say() -> None:
     assert [(o.scheduled_at, o.after_s, o.by_s, o.known_at) for o in objects] == list(
         zip(*arrays, strict=True)
     )
+
+
+def test_a_success_read_twice_counts_once_in_the_recent_waits() -> None:
+    from waitwise.triggers.adaptive import Knowledge
+
+    records = [make_record(i, last_miss_at=None) for i in range(3)]
+    knowledge = Knowledge.from_records([*records, records[1]])  # a segment and a loose copy
+    assert len(knowledge.waits) == 3

@@ -20,6 +20,7 @@ from waitwise.triggers.report.alerts import (
     run,
 )
 from waitwise.triggers.report.summary import Report
+from waitwise.triggers.store import WaitOutcome
 
 from .test_report import DAY, NOW, day_waits, histories, timeout_of
 
@@ -120,3 +121,27 @@ async def test_delivery_is_at_least_once_across_a_failure_and_a_restart() -> Non
     assert sent == [m.key for m in queued]
     assert await run(report_at(NOW + 120, breaker_open=True), AlertLedger(kv), deliver) == []
     assert State.from_json(kv.data[STATE_KEY]).outbox == []
+
+
+def test_no_data_is_no_recovery() -> None:
+    """An open breaker that rejects every wait leaves no finished wait: health and wait time
+    cannot be told, and their episodes stay open (no recovery is sent)."""
+    first = evaluate(report_at(NOW, breaker_open=True), State())
+    opened = {**first.open, "health:partner": NOW, "wait_time:partner": NOW}
+    rejected = [
+        replace(r, run_id=f"rej-{i}", outcome=WaitOutcome.BREAKER_OPEN)
+        for i, r in enumerate(day_waits("partner", "low", range(3), 60.0))
+    ]
+    snapshot = BreakerSnapshot("partner", BreakerState.OPEN, 0, opened_at=NOW + 10 * DAY - 5)
+    later = summarize({"partner": rejected}, now=NOW + 10 * DAY, breakers={"partner": snapshot})
+    after = evaluate(later, State(opened))
+    assert after.outbox == []
+    assert after.open == opened
+
+
+def test_a_wait_time_alert_needs_enough_successes() -> None:
+    one = day_waits("fin", "high", range(1), 600.0)  # over HIGH's max_wait_s, but only one
+    assert evaluate(summarize({"fin": one}, now=NOW), State()).outbox == []
+    five = day_waits("fin", "high", range(5), 600.0)
+    texts = [m.text for m in evaluate(summarize({"fin": five}, now=NOW), State()).outbox]
+    assert any("p95 wait 600 s over 300 s" in t for t in texts)

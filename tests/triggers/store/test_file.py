@@ -217,3 +217,12 @@ async def test_the_store_keeps_its_files_to_its_owner(tmp_path):
     for path in (tmp_path / "store").rglob("*"):
         mode = stat.S_IMODE(os.stat(path).st_mode)
         assert mode & 0o077 == 0, f"{path} is {oct(mode)}"
+
+
+async def test_a_change_after_a_torn_line_is_kept(tmp_path):
+    store = FileStore(tmp_path)
+    await store.append_change("feed", {"at": 1.0})
+    path = tmp_path / "feed" / "changes.jsonl"
+    path.write_bytes(path.read_bytes() + b'{"at": 2.0, "acti')  # a crash mid-write
+    await store.append_change("feed", {"at": 3.0})
+    assert [c["at"] for c in await store.changes("feed")] == [1.0, 3.0]
