@@ -11,7 +11,8 @@ The monitoring DAG is the shipped one (``dags_metrics/waitwise_monitoring.py`` i
 Scenario: one run of two sensors (``metrics_good``, tier high: its file lands;
 ``metrics_late``, tier low: times out, skipped), then four monitoring runs:
 
-A. the endpoint refuses: the alerts stay queued in the Variable ``waitwise-alerts/state``;
+A. the endpoint refuses: the alerts stay queued in the Variable ``waitwise-alerts/state``,
+   each tried once;
    then the api-server (which serves every Variable read and write) is restarted;
 B. the endpoint accepts: the queued alerts arrive, once each;
 C. nothing changed: nothing new arrives (one alert per episode);
@@ -283,7 +284,8 @@ def test_metrics_reach_statsd_and_alerts_reach_the_webhook(setup: Setup) -> None
         ("alert", "success_rate", "metrics_late"),
         ("alert", "health", "metrics_late"),
     }
-    assert [m["key"] for m in webhook.refused] == [queued[0]["key"]]  # it stopped at the first
+    assert [m["key"] for m in webhook.refused] == [m["key"] for m in queued]  # one try each
+    assert [m["attempts"] for m in queued] == [1, 1]
     assert webhook.accepted == []
 
     restarting = time.monotonic()
@@ -309,7 +311,7 @@ def test_metrics_reach_statsd_and_alerts_reach_the_webhook(setup: Setup) -> None
     assert recovered == [f"{key}:recovered" for key in sorted(keys)]
     recoveries = webhook.accepted[len(queued) :]
     assert [(m["kind"], m["source"]) for m in recoveries] == [("recovery", "metrics_late")] * 2
-    assert alert_state(airflow) == {"open": {}, "outbox": []}
+    assert alert_state(airflow) == {"open": {}, "outbox": [], "dead": []}
 
     time.sleep(1.0)  # UDP: let the last gauges in
     got = statsd.waitwise()

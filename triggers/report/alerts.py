@@ -20,14 +20,16 @@ a receiver can drop a repeat.
 Delivery is at least once (:func:`run`): the new messages are saved in the state's outbox
 *before* any is delivered, and each is removed (and the state saved) only after its delivery
 succeeded. A process that dies in between delivers the outbox on its next run: nothing is
-lost, and only the message in flight can come twice (same key). :func:`evaluate` is pure;
-the state is plain JSON in one key of a :class:`~waitwise.triggers.store.KeyValueBackend`
-(an Airflow Variable from a task).
+lost, and only the message in flight can come twice (same key). A message that fails
+:data:`MAX_ATTEMPTS` runs in a row is given up (logged as an error, kept in the state).
+:func:`evaluate` is pure; the state is plain JSON in one key of a
+:class:`~waitwise.triggers.store.KeyValueBackend` (an Airflow Variable from a task).
 """
 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 import logging
 from collections.abc import Callable
@@ -41,6 +43,10 @@ from .summary import Report, SourceSummary
 __all__ = ["STATE_KEY", "AlertLedger", "Message", "Rules", "State", "evaluate", "run"]
 
 STATE_KEY: Final = "waitwise-alerts/state"
+MAX_ATTEMPTS: Final = 5
+"""Failed deliveries (one per run) after which a message is given up."""
+DEAD_KEPT: Final = 100
+"""Given-up messages kept in the state, newest last."""
 log = logging.getLogger(__name__)
 _OPEN: Final = frozenset({"open", "forced_open"})
 
@@ -66,6 +72,12 @@ class Message:
     tier: str
     at: float
     text: str
+    attempts: int = 0  # failed deliveries so far
+
+    @property
+    def episode(self) -> str:
+        """Return ``condition:source``: its messages are delivered in order."""
+        return f"{self.condition}:{self.source}"
 
     def to_json_dict(self) -> dict[str, Any]:
         """Return the message as plain JSON."""
@@ -77,6 +89,7 @@ class Message:
             "tier": self.tier,
             "at": self.at,
             "text": self.text,
+            "attempts": self.attempts,
         }
 
     @classmethod
@@ -90,19 +103,29 @@ class Message:
             str(data["tier"]),
             float(data["at"]),
             str(data["text"]),
+            int(data.get("attempts", 0)),
         )
 
 
 @dataclass(slots=True)
 class State:
-    """Open episodes (``condition:source`` -> start) and the messages not yet delivered."""
+    """Open episodes, the messages not yet delivered, and those given up.
+
+    ``open`` maps ``condition:source`` to the episode's start; ``dead`` keeps the newest
+    :data:`DEAD_KEPT` messages given up after :data:`MAX_ATTEMPTS` failed deliveries.
+    """
 
     open: dict[str, float] = field(default_factory=dict)
     outbox: list[Message] = field(default_factory=list)
+    dead: list[Message] = field(default_factory=list)
 
     def to_json(self) -> str:
         """Return the state as JSON text."""
-        data = {"open": self.open, "outbox": [m.to_json_dict() for m in self.outbox]}
+        data = {
+            "open": self.open,
+            "outbox": [m.to_json_dict() for m in self.outbox],
+            "dead": [m.to_json_dict() for m in self.dead[-DEAD_KEPT:]],
+        }
         return json.dumps(data, sort_keys=True)
 
     @classmethod
@@ -115,7 +138,8 @@ class State:
             return cls()
         data = json.loads(raw)
         opened = {str(k): float(v) for k, v in dict(data["open"]).items()}
-        return cls(opened, [Message.from_json_dict(m) for m in data["outbox"]])
+        outbox = [Message.from_json_dict(m) for m in data["outbox"]]
+        return cls(opened, outbox, [Message.from_json_dict(m) for m in data.get("dead", [])])
 
 
 def _conditions(s: SourceSummary, rules: Rules) -> dict[str, tuple[bool | None, str]]:
@@ -182,7 +206,7 @@ def evaluate(report: Report, state: State, rules: Rules | None = None) -> State:
                 outbox.append(
                     Message(key, "recovery", condition, s.source, s.tier, report.now, text)
                 )
-    return State(opened, outbox)
+    return State(opened, outbox, list(state.dead))
 
 
 class AlertLedger:
@@ -219,20 +243,45 @@ async def run(
 ) -> list[Message]:
     """Evaluate ``report``, save, then deliver the outbox; return what was delivered.
 
-    ``deliver`` runs in a worker thread (notifiers block); one that raises leaves its message
-    (and those after it) in the outbox for the next run, and is logged.
+    ``deliver`` runs in a worker thread (notifiers block). A message whose delivery raises
+    stays queued, with its attempt counted, and the later messages of its episode wait behind
+    it (an episode's alert never arrives after its recovery); other episodes' go on. After
+    :data:`MAX_ATTEMPTS` failed runs it is given up (logged as an error, kept in
+    ``State.dead``), so one message that can never be delivered (a 4xx, a broken notifier)
+    does not hold the others back for ever.
     """
     state = evaluate(report, await ledger.load(), rules)
     await ledger.save(state)  # the messages are durable before any is delivered
-    delivered = []
-    while state.outbox:
-        message = state.outbox[0]
+    delivered: list[Message] = []
+    blocked: set[str] = set()
+    for message in list(state.outbox):
+        if message.episode in blocked:
+            continue
         try:
             await asyncio.to_thread(deliver, message)
-        except Exception:
-            log.warning("Delivering alert %s failed; it stays queued", message.key, exc_info=True)
-            break
-        state.outbox.pop(0)
+        except Exception as exc:
+            _failed(state, message, blocked, exc)
+        else:
+            state.outbox.remove(message)
+            delivered.append(message)
         await ledger.save(state)
-        delivered.append(message)
     return delivered
+
+
+def _failed(state: State, message: Message, blocked: set[str], exc: Exception) -> None:
+    """Count a failed delivery of ``message``; give it up after :data:`MAX_ATTEMPTS`."""
+    tried = dataclasses.replace(message, attempts=message.attempts + 1)
+    index = state.outbox.index(message)
+    if tried.attempts >= MAX_ATTEMPTS:
+        del state.outbox[index]
+        state.dead.append(tried)
+        log.error(
+            "Giving up alert %s after %d failed deliveries",
+            message.key,
+            tried.attempts,
+            exc_info=exc,
+        )
+        return
+    state.outbox[index] = tried
+    blocked.add(message.episode)
+    log.warning("Delivering alert %s failed; it stays queued", message.key, exc_info=exc)

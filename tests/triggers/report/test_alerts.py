@@ -12,6 +12,7 @@ from tests.triggers.store.fakes import MemoryKV
 from waitwise.triggers.breaker import BreakerSnapshot, BreakerState
 from waitwise.triggers.report import summarize
 from waitwise.triggers.report.alerts import (
+    MAX_ATTEMPTS,
     STATE_KEY,
     AlertLedger,
     Message,
@@ -103,24 +104,48 @@ def test_the_state_round_trips_and_a_damaged_one_starts_afresh(
 
 
 async def test_delivery_is_at_least_once_across_a_failure_and_a_restart() -> None:
-    kv, sent, fail = MemoryKV(), [], {"left": 1}
+    kv, sent, down = MemoryKV(), [], {"now": True}
 
     def deliver(message: Message) -> None:
-        if fail["left"]:
-            fail["left"] -= 1
+        if down["now"]:
             raise OSError("endpoint down")
         sent.append(message.key)
 
     report = report_at(NOW, breaker_open=True)
-    assert await run(report, AlertLedger(kv), deliver) == []  # the first delivery failed
+    assert await run(report, AlertLedger(kv), deliver) == []  # every delivery failed
     queued = State.from_json(kv.data[STATE_KEY]).outbox
-    assert len(queued) == 2  # saved before delivery: nothing lost
+    assert [m.attempts for m in queued] == [1, 1]  # saved, with the failure counted
+    down["now"] = False
     # a new process (restart) with the same stored state delivers the queue, once
     delivered = await run(report_at(NOW + 60, breaker_open=True), AlertLedger(kv), deliver)
     assert [m.key for m in delivered] == [m.key for m in queued]
     assert sent == [m.key for m in queued]
     assert await run(report_at(NOW + 120, breaker_open=True), AlertLedger(kv), deliver) == []
     assert State.from_json(kv.data[STATE_KEY]).outbox == []
+
+
+async def test_a_message_that_cannot_be_delivered_holds_only_its_episode_then_is_given_up(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    kv, sent = MemoryKV(), []
+
+    def deliver(message: Message) -> None:
+        if message.condition == "breaker":
+            raise ValueError("the notifier refuses this one")
+        sent.append(message.key)
+
+    for i in range(MAX_ATTEMPTS):
+        await run(report_at(NOW + i, breaker_open=True), AlertLedger(kv), deliver)
+        if i == 0:
+            assert sent == [f"success_rate:partner:{NOW:.0f}"]  # the other episode went on
+    # healed: the breaker episode's recovery waits behind its alert until it is given up
+    with caplog.at_level(logging.ERROR):
+        await run(report_at(NOW + 10, healthy=True), AlertLedger(kv), deliver)
+    state = State.from_json(kv.data[STATE_KEY])
+    assert [m.key for m in state.dead] == [f"breaker:partner:{NOW:.0f}"]
+    assert state.dead[0].attempts == MAX_ATTEMPTS
+    assert "Giving up alert breaker:partner" in caplog.text
+    assert sent[-1] == f"success_rate:partner:{NOW:.0f}:recovered"
 
 
 def test_no_data_is_no_recovery() -> None:
