@@ -150,7 +150,7 @@ class Knowledge:
         for a prefix (restarts get the same answer) and cached with the models.
         """
         with self._lock:
-            count = len(self) if before is None else int(np.searchsorted(self._known, before))
+            count = self.count(before)
             if count >= trust_from:
                 return True
             key = (learning, -count - 1, tail)
@@ -179,7 +179,7 @@ class Knowledge:
         return propose(self._after, self._by, self._known, self.changes, rules, now)
 
     def _model(self, learning: Learning, before: float | None) -> ArrivalModel | None:
-        count = len(self) if before is None else int(np.searchsorted(self._known, before))
+        count = self.count(before)
         key = (learning, count)
         if key not in self._models:
             self._models[key] = fit_arrays(*self._prefix(count), learning)

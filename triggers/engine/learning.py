@@ -71,6 +71,10 @@ class Learner:
         self._fits = asyncio.Semaphore(1)  # one fit and plan at a time, beside it
         self._tuning: dict[tuple[int, str], asyncio.Future[None]] = {}
         self._tried: dict[tuple[int, str], Knowledge] = {}  # the knowledge last tuned from
+        # the change log read for a source's knowledge (auto-tuned policies only)
+        self._changes: dict[
+            tuple[int, str], tuple[Knowledge, asyncio.Future[tuple[Change, ...]]]
+        ] = {}
 
     async def bound_within(
         self,
@@ -110,12 +114,27 @@ class Learner:
         knowledge = await self.knowledge(store, source, tags)
         if knowledge is None:
             return None
+        tuned = policy if isinstance(policy, Adaptive) and policy.auto_tune else None
+        if tuned is not None:
+            await self._read_changes(store, source, knowledge)
         args = (knowledge, scheduled_at, window.opens_at, window.closes_at)
         async with self._fits:
             bound = await asyncio.to_thread(policy.bind, *args)
-        if isinstance(policy, Adaptive) and policy.auto_tune:
-            self._tune_soon(policy, store, source, tags, knowledge)
+        if tuned is not None:
+            self._tune_soon(tuned, store, source, tags, knowledge)
         return bound
+
+    async def _read_changes(self, store: WaitStore, source: str, knowledge: Knowledge) -> None:
+        """Load ``source``'s change log into ``knowledge``: once per knowledge read, shared.
+
+        Only auto-tuned policies read it, so a source that is not tuned costs no request.
+        """
+        key = (id(store), source)
+        found = self._changes.get(key)
+        if found is None or found[0] is not knowledge:
+            found = (knowledge, asyncio.ensure_future(_changes_or_none(store, source)))
+            self._changes[key] = found
+        knowledge.changes = await asyncio.shield(found[1])
 
     async def wait_tunings(self) -> None:
         """Wait until the tunings started in the background are done."""
@@ -190,7 +209,6 @@ class Learner:
         try:
             async with self._reads:
                 knowledge = await store.scan(source, Knowledge.from_records)
-            knowledge.changes = await _changes_or_none(store, source)
         except Exception:  # fail open: the waits poll by their fallback policy
             if before is None or not before.failed:
                 log.warning(

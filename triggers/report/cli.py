@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import os
 import sys
 import time
@@ -88,32 +89,23 @@ async def build(
 
 
 async def _run(args: argparse.Namespace, targets: dict[str, float]) -> Report:
-    window_s = args.days * DAY
-    if args.root is not None:
-        return await build(
-            FileStore(args.root),
-            now=time.time(),
-            window_s=window_s,
-            sources=args.source,
-            targets=targets,
-        )
-    if args.metadata:
-        from waitwise.triggers.store import MetadataBackend
+    async with contextlib.AsyncExitStack() as stack:
+        store: WaitStore
+        if args.root is not None:
+            store = FileStore(args.root)
+        elif args.metadata:
+            from waitwise.triggers.store import MetadataBackend
 
-        store = AirflowStore(MetadataBackend(), namespace=args.namespace)
-        return await build(
-            store, now=time.time(), window_s=window_s, sources=args.source, targets=targets
-        )
-    from waitwise.triggers.store import RestBackend
+            store = AirflowStore(MetadataBackend(), namespace=args.namespace)
+        else:
+            from waitwise.triggers.store import RestBackend
 
-    backend = RestBackend(args.api_url, token=args.token)
-    try:
-        store = AirflowStore(backend, namespace=args.namespace)
+            backend = RestBackend(args.api_url, token=args.token)
+            stack.push_async_callback(backend.aclose)
+            store = AirflowStore(backend, namespace=args.namespace)
         return await build(
-            store, now=time.time(), window_s=window_s, sources=args.source, targets=targets
+            store, now=time.time(), window_s=args.days * DAY, sources=args.source, targets=targets
         )
-    finally:
-        await backend.aclose()
 
 
 def main(argv: Sequence[str] | None = None) -> int:

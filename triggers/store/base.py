@@ -247,10 +247,14 @@ def check_change(source: str, change: object) -> str:
     :raises TypeError: when it is not a JSON object with a finite, non-negative ``at``.
     """
     validate_source(source)
+    _check_at(change)
+    return json.dumps(change, sort_keys=True, separators=(",", ":"), allow_nan=False)
+
+
+def _check_at(change: object) -> None:
     at = change.get("at") if isinstance(change, Mapping) else None
     if isinstance(at, bool) or not isinstance(at, int | float) or not 0 <= at < float("inf"):
         raise TypeError(f"a change must be a JSON object with epoch seconds 'at', got {change!r}")
-    return json.dumps(change, sort_keys=True, separators=(",", ":"), allow_nan=False)
 
 
 def decode_changes(where: str, raws: Iterable[str | bytes | None]) -> list[dict[str, Any]]:
@@ -261,7 +265,7 @@ def decode_changes(where: str, raws: Iterable[str | bytes | None]) -> list[dict[
             continue
         try:
             item = json.loads(raw)
-            check_change("x", item)
+            _check_at(item)
         except (ValueError, TypeError) as exc:
             logger.warning("Skipping damaged change in %s: %s", where, exc)
             continue

@@ -290,3 +290,18 @@ async def test_a_change_log_that_fails_leaves_the_waits_planned_untuned(
     assert "The change log of feed cannot be read; it plans untuned" in messages
     assert "Tuning feed failed; its setting stays" in messages
     assert ADAPTIVE_TUNED not in sink.names()
+
+
+async def test_a_source_that_is_not_tuned_never_reads_the_change_log(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    store = NoChangeLog(tmp_path)  # reading its change log raises
+    await store.append_many(late_history(40))
+    learner = Learner(FakeClock(now_s=T0), RecordingSink())
+    with caplog.at_level(logging.WARNING, logger="waitwise"):
+        bound = await learner.bound(
+            Adaptive(60.0, trust_from=0), store, "feed", {}, T0, Window(0, T0, T0 + 3600)
+        )
+    assert bound is not None
+    assert bound.model_version is not None
+    assert "change log" not in caplog.text
