@@ -11,7 +11,7 @@ from airflow.triggers.base import StartTriggerArgs
 
 from waitwise.operators.base import PolicySensor
 from waitwise.triggers import FileArrivalTrigger, PolicyConfigError
-from waitwise.triggers.file import check, check_conn_id, resolve_query
+from waitwise.triggers.file import check, check_file_options, resolve_query
 
 _TRIGGER = f"{FileArrivalTrigger.__module__}.{FileArrivalTrigger.__qualname__}"
 
@@ -37,6 +37,9 @@ class FileArrivalSensor(PolicySensor):
     :param confine: keep a relative ``filepath`` inside the connection's base path (default):
         ``../`` out of it fails the wait, and files reached through symlinks pointing
         outside it are not reported.  ``False`` lifts both rules.
+    :param detect: how arrivals are seen: ``auto`` (default: inotify events on local
+        filesystems, with the policy's schedule as a safety poll; polling alone on network
+        and FUSE filesystems), ``events`` (inotify wherever it can be set up) or ``poll``.
 
     Every other keyword is :class:`~waitwise.operators.base.PolicySensor`'s (``poll``,
     ``profile``, ``source``, ``store``, ``deferrable``, ``start_from_trigger``) or Airflow's
@@ -53,6 +56,7 @@ class FileArrivalSensor(PolicySensor):
         fs_conn_id: str = "fs_default",
         recursive: bool = False,
         confine: bool = True,
+        detect: str = "auto",
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
@@ -61,12 +65,11 @@ class FileArrivalSensor(PolicySensor):
                 f"{self.task_id}: filepath must be a non-empty string, got {filepath!r}"
             )
         self.filepath = filepath
-        self.fs_conn_id = check_conn_id("fs_conn_id", fs_conn_id)
-        for name, flag in (("recursive", recursive), ("confine", confine)):
-            if not isinstance(flag, bool):
-                raise PolicyConfigError(f"{name} must be True or False, got {flag!r}")
+        check_file_options(fs_conn_id, recursive=recursive, confine=confine, detect=detect)
+        self.fs_conn_id = fs_conn_id
         self.recursive = recursive
         self.confine = confine
+        self.detect = detect
         self.start_trigger_args = StartTriggerArgs(
             trigger_cls=_TRIGGER,
             next_method="execute_complete",
@@ -82,6 +85,7 @@ class FileArrivalSensor(PolicySensor):
             "fs_conn_id": self.fs_conn_id,
             "recursive": self.recursive,
             "confine": self.confine,
+            **({"detect": self.detect} if self.detect != "auto" else {}),
             **self.wait_spec(started_at=started_at).to_config(),
         }
 

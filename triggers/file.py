@@ -2,83 +2,72 @@
 
 Filesystem checks block by nature, so they run off the event loop, in batches: one thread hop
 costs about six times the CPU of the check itself (``shared/notes/baseline.md``), so the poll
-hub hands every file query due in a tick to :func:`check_all` in one worker thread, and
-identical queries (many sensors waiting on one file) are checked once.
+hub hands every file query due in a tick to :class:`FileProber`, which checks them all in one
+worker thread (:func:`~waitwise.triggers.filescan.check_all`: one listing per directory serves
+every sensor waiting on it, identical queries are checked once).
+
+Event-driven detection (``detect``): on a local filesystem the prober also subscribes each
+wait to inotify events on its directories (:mod:`waitwise.triggers.notify`), and a file closed
+after writing or renamed into place wakes the waits on that directory at once; the policy's
+schedule goes on as a safety poll (inotify can overflow).  Files still being written, as
+inotify saw them, are never reported.
 """
 
 from __future__ import annotations
 
 import asyncio
-import glob
+import logging
 import os
 import re
-import stat
-from collections.abc import Sequence
-from dataclasses import dataclass, field
-from typing import Any, ClassVar
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Any, ClassVar, Final, Protocol
 
 from waitwise.triggers.base import PolicyTrigger, rebuilding
 from waitwise.triggers.engine.probe import Prober
 from waitwise.triggers.engine.progress import ProbeResult
-from waitwise.triggers.errors import PolicyConfigError, ProbeError
-from waitwise.triggers.events import FoundItem
+from waitwise.triggers.errors import PolicyConfigError
+from waitwise.triggers.filescan import MAX_FOUND, FileQuery, check, check_all, within
 from waitwise.triggers.spec import WaitSpec
 
 __all__ = [
+    "DETECT_MODES",
     "MAX_FOUND",
     "FileArrivalTrigger",
     "FileProber",
     "FileQuery",
+    "QueryGroup",
     "check",
     "check_all",
     "check_conn_id",
+    "check_detect",
+    "check_file_options",
     "check_filepath",
+    "fs_base_path",
+    "resolve_queries",
     "resolve_query",
 ]
 
-MAX_FOUND = 100
+log = logging.getLogger(__name__)
+
+DETECT_MODES: Final = ("auto", "events", "poll")
+"""``auto``: inotify where the filesystem can notify, else polling; ``events``: inotify even
+where it cannot (network and FUSE filesystems: only changes made on this machine are seen);
+``poll``: the policy's schedule alone."""
 
 
-@dataclass(frozen=True, slots=True)
-class FileQuery:
-    """One check: an absolute path or glob pattern, ``recursive`` as in :func:`glob.glob`.
+class QueryGroup(Protocol):
+    """Several file queries answered together, such as a batch sensor's set of files.
 
-    :param confined_to: a real (symlink-free) directory every reported file must lie under
-        once its own symlinks are resolved; ``None``: no confinement.
-
-    ``magic`` (whether ``pattern`` is a glob) and ``key`` (what makes two queries the same
-    check) are worked out once here, not on every poke.
+    The prober checks ``members`` with every other file query due in the tick and hands the
+    member results back to :meth:`combine`, which returns the group's one result.
     """
 
-    pattern: str
-    recursive: bool = False
-    confined_to: str | None = None
-    magic: bool = field(init=False, repr=False, compare=False)
-    key: tuple[str, bool, str | None] = field(init=False, repr=False, compare=False)
+    members: tuple[FileQuery, ...]
+    detect: str
 
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "magic", glob.has_magic(self.pattern))
-        object.__setattr__(self, "key", (self.pattern, self.recursive, self.confined_to))
-
-
-def check(query: FileQuery) -> list[FoundItem]:
-    """Return the files matching ``query`` (blocking: call it off the event loop).
-
-    Same rule as Airflow's ``FileSensor``: a matching regular file counts, and so does a
-    matching directory that holds at least one file somewhere below it.
-    """
-    if not query.magic:
-        found = _files_at(query.pattern)
-    else:
-        found = []
-        for path in glob.iglob(query.pattern, recursive=query.recursive):
-            found.extend(_files_at(path))
-            if len(found) >= MAX_FOUND:
-                found = found[:MAX_FOUND]
-                break
-    if query.confined_to is None or not found:
-        return found
-    return [item for item in found if _within(os.path.realpath(item["path"]), query.confined_to)]
+    def combine(self, results: Sequence[ProbeResult]) -> ProbeResult:
+        """Return the group's result from its members' (in the order of ``members``)."""
+        ...
 
 
 def resolve_query(
@@ -98,7 +87,7 @@ def resolve_query(
     path = os.path.normpath(os.path.join(base, filepath))
     if not confine:
         return FileQuery(path, recursive)
-    if not _within(path, base):
+    if not within(path, base):
         raise PolicyConfigError(
             f"filepath {filepath!r} leaves the base path {base!r} of connection {conn_id!r}; "
             "pass confine=False to allow it"
@@ -106,58 +95,75 @@ def resolve_query(
     return FileQuery(path, recursive, os.path.realpath(base))  # blocking-ok: via to_thread
 
 
-def _within(path: str, directory: str) -> bool:
-    """Return whether ``path`` is ``directory`` or lies below it (both normalized)."""
-    return path == directory or path.startswith(directory.rstrip(os.sep) + os.sep)
-
-
-def _files_at(path: str) -> list[FoundItem]:
-    try:
-        st = os.stat(path)  # blocking-ok: check_all runs in asyncio.to_thread
-    except (FileNotFoundError, NotADirectoryError):
-        return []
-    if stat.S_ISREG(st.st_mode):
-        return [FoundItem(path=path, size=st.st_size, mtime=st.st_mtime)]
-    if stat.S_ISDIR(st.st_mode):
-        for root, _dirs, files in os.walk(path):  # blocking-ok: off the loop (to_thread)
-            if files:
-                return _files_at(os.path.join(root, sorted(files)[0]))
-    return []
-
-
-def check_all(queries: Sequence[FileQuery]) -> list[ProbeResult]:
-    """Check each distinct query once; return the results in the order of ``queries``.
-
-    A failure is returned in place of its query's result, never raised: an ``OSError`` as a
-    transient :class:`ProbeError` (a network filesystem hiccup, a permission being fixed),
-    anything else as it is, which ends that wait alone (a path the filesystem cannot take,
-    such as one holding a NUL byte or a character the filesystem encoding cannot encode).
-    """
-    seen: dict[tuple[str, bool, str | None], ProbeResult] = {}
-    results: list[ProbeResult] = []
-    for query in queries:
-        result = seen.get(query.key)
-        if result is None:
-            try:
-                result = check(query)
-            except OSError as exc:
-                result = ProbeError.wrapping(exc)
-            except Exception as exc:  # this query's own failure: isolate it
-                result = exc
-            seen[query.key] = result
-        results.append(result)
-    return results
-
-
 class FileProber:
-    """The file kind's :class:`~waitwise.triggers.engine.probe.Prober`: one thread hop a batch."""
+    """The file kind's :class:`~waitwise.triggers.engine.probe.Prober`: one thread hop a batch.
 
-    async def probe_batch(self, queries: Sequence[FileQuery]) -> list[ProbeResult]:
+    Takes :class:`FileQuery` and :class:`QueryGroup` queries alike, so a batch sensor's files
+    share the tick's listings with every single-file sensor on the same directories.
+    """
+
+    async def probe_batch(self, queries: Sequence[FileQuery | QueryGroup]) -> list[ProbeResult]:
         """Check ``queries`` in one worker thread (:func:`check_all`)."""
-        return await asyncio.to_thread(check_all, queries)
+        flat: list[FileQuery] = []
+        for query in queries:
+            flat.extend(query.members if not isinstance(query, FileQuery) else (query,))
+        writing = _writing({q.directory for q in flat if q.directory is not None})
+        results = await asyncio.to_thread(check_all, flat, writing)
+        out: list[ProbeResult] = []
+        at = 0
+        for query in queries:
+            if isinstance(query, FileQuery):
+                out.append(results[at])
+                at += 1
+            else:
+                n = len(query.members)
+                out.append(query.combine(results[at : at + n]))
+                at += n
+        return out
+
+    async def subscribe(
+        self, query: FileQuery | QueryGroup, wake: Callable[[], None]
+    ) -> Callable[[], None] | None:
+        """Call ``wake`` when a file lands in one of ``query``'s directories; return the undo.
+
+        ``None`` when events are off for it: ``detect="poll"``, no directory a listing can
+        answer from (a glob in a directory part, ``recursive``), or the directories cannot
+        notify (see :meth:`waitwise.triggers.notify.DirectoryEvents.subscribe`).
+        """
+        mode = getattr(query, "detect", "auto")
+        members = (query,) if isinstance(query, FileQuery) else query.members
+        directories = sorted({m.directory for m in members if m.directory is not None})
+        if mode == "poll" or not directories:
+            return None
+        try:
+            from waitwise.triggers.notify import events_for_loop
+        except ImportError:  # not Linux: asyncinotify is not installed
+            return None
+        events = events_for_loop()
+        subs = [await events.asubscribe(d, wake, mode) for d in directories]  # type: ignore[arg-type]
+        live = [sub for sub in subs if sub is not None]
+        if not live:
+            return None
+
+        def undo() -> None:
+            for sub in live:
+                sub.close()
+
+        return undo
 
     def __repr__(self) -> str:
         return "FileProber()"
+
+
+def _writing(directories: set[str]) -> dict[str, frozenset[str]]:
+    """Return, per watched directory, the files inotify saw being written (on the loop)."""
+    try:
+        from waitwise.triggers.notify import events_for_loop
+    except ImportError:
+        return {}
+    events = events_for_loop()
+    found = {d: events.writing(d) for d in directories}
+    return {d: names for d, names in found.items() if names}
 
 
 class FileArrivalTrigger(PolicyTrigger):
@@ -170,6 +176,7 @@ class FileArrivalTrigger(PolicyTrigger):
     :param confine: keep a relative ``filepath`` inside the connection's base path: one that
         climbs out of it (``../..``) ends the wait as an error, and a file reached through a
         symlink pointing outside it is not reported.  ``False`` lifts both rules.
+    :param detect: how arrivals are seen, one of :data:`DETECT_MODES` (default ``auto``).
     :param wait: the :class:`~waitwise.triggers.spec.WaitSpec` fields (``poll``, ``timeout``,
         ...), as :meth:`WaitSpec.to_config` writes them; an unknown one is an error.
 
@@ -186,27 +193,31 @@ class FileArrivalTrigger(PolicyTrigger):
         fs_conn_id: str = "fs_default",
         recursive: bool = False,
         confine: bool = True,
+        detect: str = "auto",
         **wait: Any,
     ) -> None:
         with rebuilding(type(self)):
             super().__init__(WaitSpec.from_config(wait))
             self.filepath = check_filepath(filepath)
-            check_conn_id("fs_conn_id", fs_conn_id)
-            for name, flag in (("recursive", recursive), ("confine", confine)):
-                if not isinstance(flag, bool):
-                    raise PolicyConfigError(f"{name} must be True or False, got {flag!r}")
+            check_file_options(fs_conn_id, recursive=recursive, confine=confine, detect=detect)
         self.fs_conn_id = fs_conn_id
         self.recursive = recursive
         self.confine = confine
+        self.detect = detect
         self._query: FileQuery | None = None
 
     def kind_kwargs(self) -> dict[str, Any]:
-        """Return the file kind's kwargs."""
+        """Return the file kind's kwargs.
+
+        ``detect`` only when it is not the default ``auto``: rows of sensors that do not set
+        it stay as the releases before it wrote them.
+        """
         return {
             "filepath": self.filepath,
             "fs_conn_id": self.fs_conn_id,
             "recursive": self.recursive,
             "confine": self.confine,
+            **({"detect": self.detect} if self.detect != "auto" else {}),
         }
 
     def describe(self) -> str:
@@ -218,25 +229,56 @@ class FileArrivalTrigger(PolicyTrigger):
 
         :raises PolicyConfigError: a confined relative path that climbs out of the base path.
         """
-        if os.path.isabs(self.filepath):  # nothing to resolve: no thread hop
-            self._query = FileQuery(self.filepath, self.recursive)
-            return self._query
-        base = await self._base_path()
-        self._query = await asyncio.to_thread(
-            resolve_query,
-            self.filepath,
-            base,
+        (self._query,) = await resolve_queries(
+            [self.filepath],
+            self._base_path,
             recursive=self.recursive,
             confine=self.confine,
+            detect=self.detect,
             conn_id=self.fs_conn_id,
         )
         return self._query
 
     async def _base_path(self) -> str:
-        from airflow.sdk import BaseHook
+        return await fs_base_path(self.fs_conn_id)
 
-        conn = await BaseHook.aget_connection(self.fs_conn_id)
-        return str(conn.extra_dejson.get("path", ""))
+
+async def fs_base_path(fs_conn_id: str) -> str:
+    """Return the ``path`` extra of the ``fs`` connection ``fs_conn_id`` (async API)."""
+    from airflow.sdk import BaseHook
+
+    conn = await BaseHook.aget_connection(fs_conn_id)
+    return str(conn.extra_dejson.get("path", ""))
+
+
+async def resolve_queries(
+    filepaths: Sequence[str],
+    base_path: Callable[[], Awaitable[str]],
+    *,
+    recursive: bool,
+    confine: bool,
+    detect: str,
+    conn_id: str,
+    limit: int = MAX_FOUND,
+) -> list[FileQuery]:
+    """Return the queries for ``filepaths`` (:func:`resolve_query`'s rules), off the loop.
+
+    Absolute paths cost nothing; relative ones read the base path once (``base_path``: the
+    ``fs`` connection's, :func:`fs_base_path`) and are resolved together in one worker thread.
+    """
+    if all(os.path.isabs(path) for path in filepaths):  # nothing to resolve: no thread hop
+        return [FileQuery(path, recursive, None, limit, detect) for path in filepaths]
+    base = await base_path()
+
+    def resolve_all() -> list[FileQuery]:
+        return [
+            resolve_query(
+                path, base, recursive=recursive, confine=confine, conn_id=conn_id
+            ).with_options(limit=limit, detect=detect)
+            for path in filepaths
+        ]
+
+    return await asyncio.to_thread(resolve_all)
 
 
 _CONN_ID = re.compile(r"[A-Za-z0-9_.-]{1,250}")
@@ -253,6 +295,24 @@ def check_conn_id(name: str, conn_id: object) -> str:
             f"{name} must be a connection id (letters, digits, '_', '-', '.'), got {conn_id!r}"
         )
     return conn_id
+
+
+def check_file_options(
+    fs_conn_id: object, *, recursive: object, confine: object, detect: object
+) -> None:
+    """Check the options every file trigger and sensor shares; raise naming the bad one."""
+    check_conn_id("fs_conn_id", fs_conn_id)
+    for name, flag in (("recursive", recursive), ("confine", confine)):
+        if not isinstance(flag, bool):
+            raise PolicyConfigError(f"{name} must be True or False, got {flag!r}")
+    check_detect(detect)
+
+
+def check_detect(detect: object) -> str:
+    """Return ``detect`` if it is one of :data:`DETECT_MODES`, else raise naming it."""
+    if detect not in DETECT_MODES:
+        raise PolicyConfigError(f"detect must be one of {', '.join(DETECT_MODES)}, got {detect!r}")
+    return detect
 
 
 def check_filepath(filepath: object) -> str:

@@ -72,6 +72,9 @@ class Watch:
     name: str
     tags: dict[str, str]
     due: float = field(default=0.0)
+    gen: int = field(default=0)  # bumped when moved earlier: older heap and lane places are void
+    in_flight: bool = field(default=False)  # being probed: a wake-up counts after its settle
+    woken: bool = field(default=False)  # an event came in flight: poke again at once
 
 
 class PollHub:
@@ -86,12 +89,13 @@ class PollHub:
 
     def __init__(self, clock: Clock, sink: MetricsSink) -> None:
         self.clock, self.sink = clock, sink
-        self._heap: list[tuple[float, int, Watch]] = []
-        self._lanes: dict[float, deque[Watch]] = {}
+        self._heap: list[tuple[float, int, int, Watch]] = []
+        self._lanes: dict[float, deque[tuple[float, int, Watch]]] = {}
         self._seq = itertools.count()
         self._task: asyncio.Task[None] | None = None
         self._sleeper: asyncio.Future[None] | None = None
         self._wake_at = 0.0
+        self._urgent = False  # a wait woken while probed is due again: no tick pause
         self.batches = 0
 
     def watch(self, entry: Watch) -> None:
@@ -108,13 +112,36 @@ class PollHub:
             lane = self._lanes.get(flat)
             if lane is None:
                 lane = self._lanes[flat] = deque()
-            if not lane or lane[-1].due <= entry.due:
-                lane.append(entry)
+            if not lane or lane[-1][0] <= entry.due:
+                lane.append((entry.due, entry.gen, entry))
                 return
-        heapq.heappush(self._heap, (entry.due, next(self._seq), entry))
+        heapq.heappush(self._heap, (entry.due, next(self._seq), entry.gen, entry))
+
+    def expedite(self, entry: Watch) -> None:
+        """Poke ``entry`` now: its data may have landed (an inotify event, say).
+
+        Its schedule is untouched (the next nominal poke comes as before); a wait in its
+        probe-error backoff keeps its backoff; a wait being probed right now is poked again
+        right after (the probe may have looked before the data landed).
+        """
+        if entry.future.done() or entry.tally.errors_in_row:
+            return
+        if entry.in_flight:
+            entry.woken = True
+            return
+        now = self.clock.now()
+        if entry.due <= now:
+            return  # due already: the hub takes it at its next tick
+        entry.gen += 1
+        entry.due = now
+        heapq.heappush(self._heap, (now, next(self._seq), entry.gen, entry))
+        if self._sleeper is not None:
+            self._sleeper.cancel()
+        elif self._task is None or self._task.done():  # defensive: the hub has stopped
+            self._task = asyncio.get_running_loop().create_task(self._run())
 
     def _next_due(self) -> float | None:
-        heads = [lane[0].due for lane in self._lanes.values() if lane]
+        heads = [lane[0][0] for lane in self._lanes.values() if lane]
         if self._heap:
             heads.append(self._heap[0][0])
         return min(heads, default=None)
@@ -148,6 +175,9 @@ class PollHub:
                 await self._nap(self._pause(next_due, bool(due)))
 
     def _pause(self, next_due: float, polled: bool) -> float:
+        if self._urgent:
+            self._urgent = False
+            return 0.001
         wait = next_due - self.clock.now()
         return max(wait, TICK_S if polled and self._waiting() > 1 else 0.0, 0.001)
 
@@ -155,23 +185,30 @@ class PollHub:
         due = []
         heap = self._heap
         while heap and heap[0][0] <= now:
-            due.append(heapq.heappop(heap)[2])
+            _, _, gen, entry = heapq.heappop(heap)
+            if gen == entry.gen:
+                due.append(entry)
         for flat, lane in list(self._lanes.items()):
-            while lane and lane[0].due <= now:
-                due.append(lane.popleft())
+            while lane and lane[0][0] <= now:
+                _, gen, entry = lane.popleft()
+                if gen == entry.gen:
+                    due.append(entry)
             if not lane:
                 del self._lanes[flat]  # intervals come and go: keep only the lanes in use
         # Settled in due order, each flat entry's next time is no earlier than the one before
         # it (a nominal time plus the same interval), so it can join the end of its lane.
         due.sort(key=_by_due)
-        # a cancelled trigger cancelled its future
-        return [entry for entry in due if not entry.future.done()]
+        due = [entry for entry in due if not entry.future.done()]  # cancelled: its future too
+        for entry in due:
+            entry.in_flight = True
+        return due
 
     async def _settle(self, due: list[Watch], results: Sequence[ProbeResult]) -> None:
         now, woken = self.clock.now(), 0
         self._count(due)
         debug = decisions_logged()  # once per batch: free when switched off
         for entry, result in zip(due, results, strict=True):
+            entry.in_flight = False
             if entry.future.done():
                 continue
             if isinstance(result, BaseException):
@@ -182,15 +219,23 @@ class PollHub:
                 entry.future.set_exception(exc)
                 continue
             if status is None:
-                if debug:
-                    delay = entry.due - now
-                    log_decision(entry.name, entry.tally, entry.schedule, entry.closes_at, delay)
-                self._push(entry)
+                self._requeue(entry, now, debug)
                 continue
             entry.future.set_result(status)
             woken += 1
             if woken % WAKE_CHUNK == 0:  # wake a big landing in chunks: no long loop stall
                 await asyncio.sleep(0)
+
+    def _requeue(self, entry: Watch, now: float, debug: bool) -> None:
+        """Put a wait that goes on back in line (at once if an event came while probed)."""
+        if entry.woken:
+            entry.woken = False
+            entry.due = min(entry.due, now)
+            self._urgent = True
+        if debug:
+            delay = entry.due - now
+            log_decision(entry.name, entry.tally, entry.schedule, entry.closes_at, delay)
+        self._push(entry)
 
     def _count(self, due: list[Watch]) -> None:
         """Count one poke per wait, one metric per distinct tag set in the batch."""

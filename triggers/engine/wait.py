@@ -36,7 +36,7 @@ from waitwise.triggers.adaptive.policy import LEARNED, Bound
 from waitwise.triggers.breaker.ledger import Ledger, TaskKey
 from waitwise.triggers.engine.ending import epoch_or_none, finish, record_fields
 from waitwise.triggers.engine.hub import Watch
-from waitwise.triggers.engine.probe import Prober
+from waitwise.triggers.engine.probe import Prober, subscribe
 from waitwise.triggers.engine.progress import Tally, deliver
 from waitwise.triggers.engine.tick import shared_reads
 from waitwise.triggers.events import WaitStatus
@@ -244,13 +244,18 @@ class Wait:
             tags=self.tags,
             due=rt.clock.now(),
         )
-        rt.hub().watch(watch)
+        hub = rt.hub()
+        undo = await subscribe(self.prober, self.query, lambda: hub.expedite(watch), self.name)
+        hub.watch(watch)
         try:
             return await future
         except Exception as exc:  # the hub could not settle this wait: end it alone
             log.exception("Polling %s failed", self.name)
             tally.failed(exc)
             return WaitStatus.ERROR
+        finally:
+            if undo is not None:
+                undo()
 
     async def _policy_for(self, window: Window, tally: Tally) -> tuple[IntervalPolicy, float]:
         """Return the window's poll policy and deadline, learned from the source's history.

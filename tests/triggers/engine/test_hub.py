@@ -105,9 +105,9 @@ async def test_every_poke_runs_at_its_nominal_time_or_within_a_tick_never_earlie
     clock, polled = FakeClock(now_s=T0), list[tuple[float, str]]()
     real_check_all = _fsbatch.check_all
 
-    def recording(queries: list[FileQuery]) -> Any:
+    def recording(queries: list[FileQuery], writing: Any = None) -> Any:
         polled.extend((clock.now(), Path(q.pattern).name) for q in queries)
-        return real_check_all(queries)
+        return real_check_all(queries, writing)
 
     monkeypatch.setattr(_fsbatch, "check_all", recording)
     with use_runtime(Runtime(clock=clock, metrics=RecordingSink())):
