@@ -4,6 +4,12 @@ from __future__ import annotations
 
 from waitwise.operators.base import PolicySensor, result_from_event
 from waitwise.operators.breaker import BreakerOverrideOperator
-from waitwise.operators.file import FileArrivalSensor
+from waitwise.operators.file import FileArrivalSensor, FileBatchSensor
 
-__all__ = ["BreakerOverrideOperator", "FileArrivalSensor", "PolicySensor", "result_from_event"]
+__all__ = [
+    "BreakerOverrideOperator",
+    "FileArrivalSensor",
+    "FileBatchSensor",
+    "PolicySensor",
+    "result_from_event",
+]

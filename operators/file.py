@@ -1,22 +1,94 @@
-"""``FileArrivalSensor``: a drop-in for Airflow's ``FileSensor`` that costs no worker time."""
+"""File sensors that cost no worker time.
+
+``FileArrivalSensor`` is a drop-in for Airflow's ``FileSensor``; ``FileBatchSensor`` waits for
+a set of related files in one task.
+"""
 
 from __future__ import annotations
 
 import datetime as dt
 import os
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, ClassVar
 
 from airflow.triggers.base import StartTriggerArgs
 
 from waitwise.operators.base import PolicySensor
-from waitwise.triggers import FileArrivalTrigger, PolicyConfigError
-from waitwise.triggers.file import check, check_file_options, resolve_query
+from waitwise.triggers import FileArrivalTrigger, FileBatchTrigger, PolicyConfigError
+from waitwise.triggers.batch import BatchQuery, check_complete, check_filepaths
+from waitwise.triggers.file import FileQuery, check, check_all, check_file_options, resolve_query
 
-_TRIGGER = f"{FileArrivalTrigger.__module__}.{FileArrivalTrigger.__qualname__}"
+
+class _FileSensor(PolicySensor):
+    """What the file sensors share: the ``fs`` options, deferral, the worker-side check."""
+
+    trigger_cls: ClassVar[type[FileArrivalTrigger] | type[FileBatchTrigger]]
+
+    def __init__(
+        self,
+        *,
+        fs_conn_id: str,
+        recursive: bool,
+        confine: bool,
+        detect: str,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        check_file_options(fs_conn_id, recursive=recursive, confine=confine, detect=detect)
+        self.fs_conn_id = fs_conn_id
+        self.recursive = recursive
+        self.confine = confine
+        self.detect = detect
+
+    def _start_from_trigger(self) -> None:
+        self.start_trigger_args = StartTriggerArgs(
+            trigger_cls=f"{self.trigger_cls.__module__}.{self.trigger_cls.__qualname__}",
+            next_method="execute_complete",
+            trigger_kwargs=self.trigger_kwargs(started_at=None),
+            next_kwargs=None,
+            timeout=dt.timedelta(seconds=self.trigger_window()),
+        )
+
+    def file_kwargs(self) -> dict[str, Any]:
+        """Return the options every file trigger takes (``detect`` only when not ``auto``)."""
+        return {
+            "fs_conn_id": self.fs_conn_id,
+            "recursive": self.recursive,
+            "confine": self.confine,
+            **({"detect": self.detect} if self.detect != "auto" else {}),
+        }
+
+    def trigger_kwargs(self, *, started_at: float | None) -> dict[str, Any]:
+        """Return the trigger's kwargs (plain JSON; templated paths render in the triggerer)."""
+        raise NotImplementedError
+
+    def execute(self, context: Any) -> Any:
+        """Defer at once (no synchronous first poke), or run classic poke/reschedule."""
+        if not self.deferrable:
+            return super().execute(context)
+        self.defer(
+            trigger=self.trigger_cls(**self.trigger_kwargs(started_at=self.now())),
+            method_name="execute_complete",
+            timeout=dt.timedelta(seconds=self.trigger_window()),
+        )
+        return None  # unreachable: defer() raises TaskDeferred
+
+    def _queries(self, filepaths: Sequence[str]) -> list[FileQuery]:
+        """Resolve ``filepaths`` on a worker (``deferrable=False``): the trigger's rules."""
+        base = ""
+        if not all(os.path.isabs(path) for path in filepaths):
+            from airflow.providers.standard.hooks.filesystem import FSHook
+
+            base = FSHook(self.fs_conn_id).get_path()
+        return [
+            resolve_query(
+                path, base, recursive=self.recursive, confine=self.confine, conn_id=self.fs_conn_id
+            )
+            for path in filepaths
+        ]
 
 
-class FileArrivalSensor(PolicySensor):
+class FileArrivalSensor(_FileSensor):
     """Wait for a file, a glob match, or a non-empty directory to land.
 
     Accepts ``FileSensor``'s parameters (``filepath``, ``fs_conn_id``, ``recursive``,
@@ -48,6 +120,7 @@ class FileArrivalSensor(PolicySensor):
 
     template_fields: Sequence[str] = ("filepath", "scheduled_at")
     ui_color = "#91d1ff"
+    trigger_cls = FileArrivalTrigger
 
     def __init__(
         self,
@@ -59,60 +132,85 @@ class FileArrivalSensor(PolicySensor):
         detect: str = "auto",
         **kwargs: Any,
     ) -> None:
-        super().__init__(**kwargs)
+        super().__init__(
+            fs_conn_id=fs_conn_id, recursive=recursive, confine=confine, detect=detect, **kwargs
+        )
         if not isinstance(filepath, str) or not filepath.strip():
             raise PolicyConfigError(
                 f"{self.task_id}: filepath must be a non-empty string, got {filepath!r}"
             )
         self.filepath = filepath
-        check_file_options(fs_conn_id, recursive=recursive, confine=confine, detect=detect)
-        self.fs_conn_id = fs_conn_id
-        self.recursive = recursive
-        self.confine = confine
-        self.detect = detect
-        self.start_trigger_args = StartTriggerArgs(
-            trigger_cls=_TRIGGER,
-            next_method="execute_complete",
-            trigger_kwargs=self.trigger_kwargs(started_at=None),
-            next_kwargs=None,
-            timeout=dt.timedelta(seconds=self.trigger_window()),
-        )
+        self._start_from_trigger()
 
     def trigger_kwargs(self, *, started_at: float | None) -> dict[str, Any]:
         """Return the trigger's kwargs (plain JSON; ``filepath`` is rendered in the triggerer)."""
         return {
             "filepath": self.filepath,
-            "fs_conn_id": self.fs_conn_id,
-            "recursive": self.recursive,
-            "confine": self.confine,
-            **({"detect": self.detect} if self.detect != "auto" else {}),
+            **self.file_kwargs(),
             **self.wait_spec(started_at=started_at).to_config(),
         }
 
-    def execute(self, context: Any) -> Any:
-        """Defer at once (no synchronous first poke), or run classic poke/reschedule."""
-        if not self.deferrable:
-            return super().execute(context)
-        self.defer(
-            trigger=FileArrivalTrigger(**self.trigger_kwargs(started_at=self.now())),
-            method_name="execute_complete",
-            timeout=dt.timedelta(seconds=self.trigger_window()),
-        )
-        return None  # unreachable: defer() raises TaskDeferred
-
     def poke(self, context: Any) -> bool:
         """Check once on a worker (``deferrable=False`` only): same rule as the trigger."""
-        base = ""
-        if not os.path.isabs(self.filepath):
-            from airflow.providers.standard.hooks.filesystem import FSHook
-
-            base = FSHook(self.fs_conn_id).get_path()
-        query = resolve_query(
-            self.filepath,
-            base,
-            recursive=self.recursive,
-            confine=self.confine,
-            conn_id=self.fs_conn_id,
-        )
+        (query,) = self._queries([self.filepath])
         self.log.info("Poking for %s", query.pattern)
         return bool(check(query))
+
+
+class FileBatchSensor(_FileSensor):
+    """Wait for a set of related files in one task, one trigger and one check a tick.
+
+    ``filepaths`` lists paths and/or glob patterns (templated; relative ones joined to the
+    ``path`` extra of ``fs_conn_id``); ``complete`` says when the batch is there: ``"all"``
+    (every entry matched a file), ``"any"``, or an integer ``k`` (at least ``k`` distinct
+    files).  One deadline (``timeout``), one profile, one history record for the set.  The
+    XCom ``return_value`` is the payload; its ``found`` lists each file once with ``size``,
+    ``mtime``, ``first_seen_at`` (when a poke first saw it) and the ``member`` that matched
+    it.  A wait that ends without the batch complete lists what had arrived and names, in
+    its message, the entries with no file.
+
+    Takes :class:`FileArrivalSensor`'s other parameters (``fs_conn_id``, ``recursive``,
+    ``confine``, ``detect``) and :class:`~waitwise.operators.base.PolicySensor`'s.
+    """
+
+    template_fields: Sequence[str] = ("filepaths", "scheduled_at")
+    ui_color = "#7fc6f5"
+    trigger_cls = FileBatchTrigger
+
+    def __init__(
+        self,
+        *,
+        filepaths: list[str],
+        complete: str | int = "all",
+        fs_conn_id: str = "fs_default",
+        recursive: bool = False,
+        confine: bool = True,
+        detect: str = "auto",
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(
+            fs_conn_id=fs_conn_id, recursive=recursive, confine=confine, detect=detect, **kwargs
+        )
+        self.filepaths = check_filepaths(filepaths)
+        check_complete(complete)
+        self.complete = complete
+        self._start_from_trigger()
+
+    def trigger_kwargs(self, *, started_at: float | None) -> dict[str, Any]:
+        """Return the trigger's kwargs (plain JSON; ``filepaths`` render in the triggerer)."""
+        return {
+            "filepaths": list(self.filepaths),
+            "complete": self.complete,
+            **self.file_kwargs(),
+            **self.wait_spec(started_at=started_at).to_config(),
+        }
+
+    def poke(self, context: Any) -> bool:
+        """Check the set once on a worker (``deferrable=False`` only): the trigger's rule."""
+        members = tuple(self._queries(self.filepaths))
+        batch = BatchQuery(members, check_complete(self.complete), "poll", self.now)
+        self.log.info("Poking for %d entries (%s)", len(members), self.complete)
+        result = batch.combine(check_all(members))
+        if isinstance(result, BaseException):
+            raise result
+        return bool(result)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from waitwise.triggers.adaptive import Adaptive, RecentAverage
 from waitwise.triggers.base import PolicyTrigger
+from waitwise.triggers.batch import FileBatchTrigger
 from waitwise.triggers.breaker import BreakerConfig, BreakerSnapshot, BreakerState
 from waitwise.triggers.errors import (
     ConfigError,
@@ -65,6 +66,7 @@ __all__ = [
     "EqualJitter",
     "Exponential",
     "FileArrivalTrigger",
+    "FileBatchTrigger",
     "FileStore",
     "FoundItem",
     "FullJitter",

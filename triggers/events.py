@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import enum
-from typing import TypedDict
+from typing import NotRequired, TypedDict
 
 
 class WaitStatus(enum.StrEnum):
@@ -16,11 +16,17 @@ class WaitStatus(enum.StrEnum):
 
 
 class FoundItem(TypedDict):
-    """One thing the probe found (a file: its path, size in bytes and mtime)."""
+    """One thing the probe found (a file: its path, size in bytes and mtime).
+
+    A batch adds, per file, when a poke first saw it and the member (path or pattern) that
+    matched it.
+    """
 
     path: str
     size: int
     mtime: float
+    first_seen_at: NotRequired[float]
+    member: NotRequired[str]
 
 
 class WaitPayload(TypedDict):

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import logging
-from typing import TYPE_CHECKING, Any, Final
+from typing import TYPE_CHECKING, Any, Final, Protocol, runtime_checkable
 
 from airflow.triggers.base import (
     TaskFailedEvent,
@@ -18,7 +18,7 @@ from waitwise.triggers import metrics
 from waitwise.triggers.engine.listeners import listeners_registered
 from waitwise.triggers.engine.progress import Tally, deliver
 from waitwise.triggers.engine.tick import PerLoop
-from waitwise.triggers.events import WaitPayload, WaitStatus
+from waitwise.triggers.events import FoundItem, WaitPayload, WaitStatus
 from waitwise.triggers.profiles import OnBreakerOpen
 from waitwise.triggers.spec import WaitSpec
 from waitwise.triggers.store import WaitOutcome
@@ -67,7 +67,11 @@ async def finish(
     """
     rt, spec = wait.runtime, wait.spec
     now = rt.clock.now()
-    payload = tally.payload(status, message or message_for(wait, status, tally, now), now)
+    message = message or message_for(wait, status, tally, now)
+    if status is not WaitStatus.SUCCESS and isinstance(wait.query, Partial):
+        tally.found, note = wait.query.partial()  # what a batch had when it ended
+        message = f"{message}; {note}"
+    payload = tally.payload(status, message, now)
     rt.metrics.incr(_COUNTERS[status], wait.tags)
     rt.metrics.timing(metrics.WAIT_SECONDS, payload["elapsed_s"], wait.tags)
     event = final_event(spec, payload)
@@ -82,6 +86,15 @@ async def finish(
     if tally.poke_times is not None:
         _log_pokes(wait, tally)
     return event
+
+
+@runtime_checkable
+class Partial(Protocol):
+    """A query that can tell what had arrived when its wait ended without success."""
+
+    def partial(self) -> tuple[list[FoundItem], str]:
+        """Return the items found so far and a note for the message."""
+        ...
 
 
 def _pushes_xcom(wait: Wait, event: TriggerEvent) -> bool:
