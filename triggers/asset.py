@@ -46,8 +46,9 @@ again.  Contract:
 - Outside Airflow (no asset state store) the cursor lives in memory: every run starts fresh.
 
 Backoff and history.  The scan backs off with the poll policy while the directory does not
-change and starts over after any change; probe errors (an ``OSError`` from the listing) back
-off with the retry strategy's ``probe_backoff``.  With a ``source``, each firing is a success
+change and starts over after any change; a failed scan (an ``OSError`` from the listing, a
+probe error) counts as no change, so watches with different retry strategies still share one
+scan.  With a ``source``, each firing is a success
 record in the source's history (feeding its breaker), and every ``max_probe_errors`` probe
 errors in a row an error record (a breaker failure), keyed ``("asset_watcher", <directory>/
 <pattern>, <record id>, -1, 1)``.  A watch does not obey the breaker: its scan is what sees the
@@ -187,8 +188,8 @@ class WatchSpec:
     :param detect: ``"events"`` (inotify; refused where the filesystem cannot notify),
         ``"poll"``, or ``"auto"`` (events where possible, else polling).
     :param poll: scan intervals while nothing changes (restarted after any change).
-    :param retry: ``probe_backoff`` after failed scans; ``max_probe_errors`` failed scans in a
-        row count one breaker failure.
+    :param retry: its ``max_probe_errors`` failed scans in a row count one breaker failure
+        (failed scans back off by ``poll``, see :func:`scan_forever`).
     :param source: the data source's name: turns on history records and the breaker.
     :param profile: the profile's name, recorded with the history.
     :param tier: the profile's tier, a metric tag.
@@ -439,17 +440,18 @@ async def _pause(seconds: float, wake: asyncio.Event | None) -> None:
 async def scan_forever(spec: WatchSpec) -> AsyncGenerator[Listing | ScanFailed, None]:
     """Scan ``spec.directory`` forever; yield one :class:`Listing` or :class:`ScanFailed` a scan.
 
-    Between scans: the poll policy's next interval while nothing changes, its first after a
-    change (restarting the schedule), ``probe_backoff`` of the failures in a row after a
-    failed scan; with events, a change wakes the scan early (the interval is then the safety
-    poll).  Scans run in a worker thread, never on the loop.
+    Between scans: the poll policy's next interval while nothing changes (a failed scan
+    included), its first after a change (restarting the schedule); with events, a change
+    wakes the scan early (the interval is then the safety poll).  Scans run in a worker
+    thread, never on the loop.  The schedule depends on ``directory``, ``detect`` and
+    ``poll`` only: the shared stream key, so every watch of the group scans alike.
     """
     clock = runtime.current().clock
     key = f"{spec.directory}#{spec.detect}"
     wake = asyncio.Event()
     watching = await _subscribe_events(spec.directory, spec.detect, wake.set)
     judge = Completeness(events=watching is not None)
-    state, errors = PollState(), 0
+    state = PollState()
     try:
         while True:
             wake.clear()
@@ -457,17 +459,14 @@ async def scan_forever(spec: WatchSpec) -> AsyncGenerator[Listing | ScanFailed, 
             try:
                 entries = await asyncio.to_thread(scan, spec.directory)
             except OSError as exc:
-                errors += 1
                 yield ScanFailed(spec.directory, at, type(exc).__name__, str(exc))
-                delay = interval_at(spec.retry.probe_backoff, key + "#error", PollState(errors))
             else:
-                errors = 0
                 writing = watching[0].writing(spec.directory) if watching else frozenset()
                 complete, pending, changed = judge.judge(entries, writing)
                 yield Listing(spec.directory, at, complete, pending)
                 state = PollState() if changed else state
-                delay = interval_at(spec.poll, key, state)
-                state = state.advance(delay)
+            delay = interval_at(spec.poll, key, state)
+            state = state.advance(delay)
             await _pause(delay, wake if watching else None)
     finally:
         if watching:
@@ -794,16 +793,16 @@ class FileAssetTrigger(BaseEventTrigger):
         return f"{cls.__module__}.{cls.__qualname__}", self.spec.to_config()
 
     def shared_stream_key(self) -> Hashable:
-        """Return what makes two watches' scans the same: directory, detection, schedules."""
+        """Return what makes two watches' scans the same: directory, detection and poll."""
         spec = self.spec
         poll = json.dumps(spec.poll.to_config(), sort_keys=True)
-        backoff = json.dumps(spec.retry.probe_backoff.to_config(), sort_keys=True)
-        return ("waitwise.asset", spec.directory, spec.detect, poll, backoff)
+        return ("waitwise.asset", spec.directory, spec.detect, poll)
 
     @classmethod
     async def open_shared_stream(cls, kwargs: dict[str, Any]) -> AsyncIterator[Any]:
         """Scan the directory forever for every watch of the group (:func:`scan_forever`)."""
         spec = cls(**kwargs).spec
+        log.info("Shared scan of %s started (detect=%s)", spec.directory, spec.detect)
         async for raw in scan_forever(spec):
             yield raw
 

@@ -195,7 +195,7 @@ def test_the_shared_stream_key_groups_watches_of_one_directory(
     landing: Path, tmp_path: Path
 ) -> None:
     a = trigger_for(landing, pattern="a_*", source="a")
-    b = trigger_for(landing, pattern="b_*", profile="high", poll=DEFAULT_POLL)
+    b = trigger_for(landing, pattern="b_*", profile="low", poll=DEFAULT_POLL)
     assert a.shared_stream_key() == b.shared_stream_key()
     assert hash(a.shared_stream_key())
     other_poll = trigger_for(landing, poll=Constant(1.0))
@@ -266,11 +266,11 @@ async def test_the_scan_backs_off_while_nothing_changes_and_starts_over_after(
     assert clock.sleeps == [1.0, 2.0, 4.0, 8.0, 8.0, 1.0, 2.0]
 
 
-async def test_a_failed_listing_is_a_raw_event_and_backs_off_by_the_retry_strategy(
+async def test_a_failed_listing_is_a_raw_event_and_backs_off_as_an_idle_one(
     rt: Runtime, clock: FakeClock, tmp_path: Path
 ) -> None:
-    retry = RetryStrategy(probe_backoff=Exponential(initial=3.0, factor=2.0, cap=10.0))
-    stream = scan_forever(trigger_for(tmp_path / "missing", retry=retry).spec)
+    poll = Exponential(initial=3.0, factor=2.0, cap=10.0)
+    stream = scan_forever(trigger_for(tmp_path / "missing", poll=poll).spec)
     raws = [await anext(stream) for _ in range(4)]
     await stream.aclose()
     assert {type(raw) for raw in raws} == {ScanFailed}
