@@ -509,3 +509,22 @@ async def test_run_scans_alone_and_fires_each_new_file(
     await run.aclose()
     assert [first.payload["name"], second.payload["name"]] == ["partner_1.xml", "partner_2.xml"]
     assert clock.sleeps == [1.0, 1.0, 1.0]  # seen, stable (fired) | seen, stable (fired)
+
+
+async def test_with_inotify_a_file_fires_on_close_not_while_written(landing: Path) -> None:
+    pytest.importorskip("waitwise.triggers.notify")
+    trigger = trigger_for(landing, detect="events", poll=Constant(30.0))  # no poll in time
+    asset = FakeAssetStore()
+    asset.values[trigger.spec.cursor_key] = Cursor(0).to_json()
+    watch_assets(trigger, asset)
+    run = trigger.run()
+    waiting = asyncio.ensure_future(anext(run))
+    with (landing / "partner_1.xml").open("w") as handle:
+        handle.write("<half")
+        handle.flush()
+        done, _ = await asyncio.wait({waiting}, timeout=0.5)  # real time: inotify's events
+        assert done == set()
+        handle.write("/>")
+    event: TriggerEvent = await asyncio.wait_for(waiting, timeout=5)
+    await run.aclose()
+    assert (event.payload["name"], event.payload["size"]) == ("partner_1.xml", 7)
