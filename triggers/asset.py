@@ -87,13 +87,19 @@ __all__ = [
     "CURSOR_SETTLE_S",
     "DEFAULT_POLL",
     "DETECT_MODES",
+    "UNSET",
+    "Completeness",
     "Cursor",
+    "CursorStore",
     "Entry",
     "FileAssetTrigger",
     "Listing",
     "ScanFailed",
+    "Watch",
     "WatchSpec",
+    "build_spec",
     "scan",
+    "scan_forever",
 ]
 
 log = logging.getLogger(__name__)
