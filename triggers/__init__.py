@@ -9,6 +9,7 @@ The public API; everything else is reached through its module.  Layers, innermos
 from __future__ import annotations
 
 from waitwise.triggers.adaptive import Adaptive, RecentAverage
+from waitwise.triggers.asset import FileAssetTrigger
 from waitwise.triggers.base import PolicyTrigger
 from waitwise.triggers.batch import FileBatchTrigger
 from waitwise.triggers.breaker import BreakerConfig, BreakerSnapshot, BreakerState
@@ -66,6 +67,7 @@ __all__ = [
     "EqualJitter",
     "Exponential",
     "FileArrivalTrigger",
+    "FileAssetTrigger",
     "FileBatchTrigger",
     "FileStore",
     "FoundItem",

@@ -102,24 +102,44 @@ class FileProber:
     share the tick's listings with every single-file sensor on the same directories.
     """
 
+    def __init__(self) -> None:
+        self._mtimes: dict[str, int] = {}  # directory -> st_mtime_ns when looks last ran
+
     async def probe_batch(self, queries: Sequence[FileQuery | QueryGroup]) -> list[ProbeResult]:
         """Check ``queries`` in one worker thread (:func:`check_all`)."""
-        flat: list[FileQuery] = []
-        for query in queries:
-            flat.extend(query.members if not isinstance(query, FileQuery) else (query,))
-        writing = _writing({q.directory for q in flat if q.directory is not None})
-        results = await asyncio.to_thread(check_all, flat, writing)
-        out: list[ProbeResult] = []
-        at = 0
-        for query in queries:
-            if isinstance(query, FileQuery):
-                out.append(results[at])
-                at += 1
-            else:
-                n = len(query.members)
-                out.append(query.combine(results[at : at + n]))
-                at += n
-        return out
+        results, _ = await self.probe_pooled(queries, ())
+        return list(results)
+
+    def share_keys(self, query: FileQuery | QueryGroup) -> tuple[str, ...]:
+        """Return the directories a listing answers ``query`` from."""
+        return tuple(sorted({m.directory for m in _members(query) if m.directory is not None}))
+
+    async def probe_pooled(
+        self, queries: Sequence[FileQuery | QueryGroup], looks: Sequence[FileQuery | QueryGroup]
+    ) -> tuple[list[ProbeResult], list[ProbeResult | None]]:
+        """Check ``queries``, and ``looks`` on directories changed since the last look.
+
+        One worker thread for all.  A directory counts as changed when its ``st_mtime_ns``
+        differs from the last look's (read before listing it, so a file landing in between
+        is seen at the next tick): adding, removing or renaming an entry changes it.
+        """
+        flat = [m for query in queries for m in _members(query)]
+        extra = [_members(query) for query in looks]
+        every = (*flat, *(m for members in extra for m in members))
+        writing = _writing({q.directory for q in every if q.directory is not None})
+        answered, included = await asyncio.to_thread(
+            _check_with_looks, flat, extra, writing, self._mtimes
+        )
+        results = _combine(queries, answered[: len(flat)])
+        seen: list[ProbeResult | None] = []
+        at = len(flat)
+        for query, members, look in zip(looks, extra, included, strict=True):
+            if not look:
+                seen.append(None)
+                continue
+            seen.append(_combine([query], answered[at : at + len(members)])[0])
+            at += len(members)
+        return results, seen
 
     async def subscribe(
         self, query: FileQuery | QueryGroup, wake: Callable[[], None]
@@ -131,7 +151,7 @@ class FileProber:
         notify (see :meth:`waitwise.triggers.notify.DirectoryEvents.subscribe`).
         """
         mode = getattr(query, "detect", "auto")
-        members = (query,) if isinstance(query, FileQuery) else query.members
+        members = _members(query)
         directories = sorted({m.directory for m in members if m.directory is not None})
         if mode == "poll" or not directories:
             return None
@@ -153,6 +173,53 @@ class FileProber:
 
     def __repr__(self) -> str:
         return "FileProber()"
+
+
+def _members(query: FileQuery | QueryGroup) -> tuple[FileQuery, ...]:
+    return (query,) if isinstance(query, FileQuery) else query.members
+
+
+def _combine(
+    queries: Sequence[FileQuery | QueryGroup], results: Sequence[ProbeResult]
+) -> list[ProbeResult]:
+    """Fold the member results of ``queries`` (flattened in order) into one result each."""
+    out: list[ProbeResult] = []
+    at = 0
+    for query in queries:
+        if isinstance(query, FileQuery):
+            out.append(results[at])
+            at += 1
+        else:
+            n = len(query.members)
+            out.append(query.combine(results[at : at + n]))
+            at += n
+    return out
+
+
+def _check_with_looks(
+    flat: list[FileQuery],
+    extra: list[tuple[FileQuery, ...]],
+    writing: dict[str, frozenset[str]],
+    mtimes: dict[str, int],
+) -> tuple[list[ProbeResult], list[bool]]:
+    """Return the results of ``flat``, then of the looks (``extra``) on changed directories.
+
+    Blocking (a worker thread).  A look is included whole when one of its directories
+    changed (its mtime differs from the last look's); the flags say which were included.
+    """
+    changed: set[str] = set()
+    looked = {q.directory for members in extra for q in members if q.directory is not None}
+    for directory in sorted(looked):
+        try:
+            mtime = os.stat(directory or os.curdir).st_mtime_ns  # blocking-ok: worker thread
+        except OSError:
+            continue  # no look there: the waits' own pokes will meet the error
+        if mtimes.get(directory) != mtime:
+            mtimes[directory] = mtime
+            changed.add(directory)
+    included = [any(q.directory in changed for q in members) for members in extra]
+    more = [q for members, look in zip(extra, included, strict=True) if look for q in members]
+    return check_all([*flat, *more], writing), included
 
 
 def _writing(directories: set[str]) -> dict[str, frozenset[str]]:

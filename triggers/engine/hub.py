@@ -26,7 +26,7 @@ import itertools
 import logging
 import operator
 from collections import deque
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Hashable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Final
 
@@ -40,6 +40,7 @@ from waitwise.triggers.engine.progress import (
     log_decision,
     settle_poke,
 )
+from waitwise.triggers.engine.sharing import Look, Pooling, Sharers
 from waitwise.triggers.events import WaitStatus
 from waitwise.triggers.metrics import MetricsSink
 from waitwise.triggers.policy import Schedule
@@ -75,6 +76,7 @@ class Watch:
     gen: int = field(default=0)  # bumped when moved earlier: older heap and lane places are void
     in_flight: bool = field(default=False)  # being probed: a wake-up counts after its settle
     woken: bool = field(default=False)  # an event came in flight: poke again at once
+    share: tuple[Hashable, ...] = field(default=())  # what its check reads (sharing.Pooling)
 
 
 class PollHub:
@@ -96,10 +98,15 @@ class PollHub:
         self._sleeper: asyncio.Future[None] | None = None
         self._wake_at = 0.0
         self._urgent = False  # a wait woken while probed is due again: no tick pause
+        self._sharers = Sharers()
         self.batches = 0
+        self.looks_found = 0
 
     def watch(self, entry: Watch) -> None:
         """Poll ``entry`` from ``entry.due`` on; its future carries the outcome."""
+        if isinstance(entry.prober, Pooling):
+            entry.share = entry.prober.share_keys(entry.query)
+            self._sharers.add(entry, entry.share)
         self._push(entry)
         if self._task is None or self._task.done():
             self._task = asyncio.get_running_loop().create_task(self._run())
@@ -163,8 +170,11 @@ class PollHub:
             due = self._pop_due(self.clock.now())
             if due:
                 self.batches += 1
+                looks = self._sharers.others(due) if self._sharers else []
                 try:
-                    await self._settle(due, await _probe(due))
+                    results, seen = await _probe(due, looks)
+                    await self._settle(due, results)
+                    await self._settle_looks(looks, seen)
                 except Exception as exc:  # a bug in settling: end this batch's waits, go on
                     log.exception("Settling a batch of %d waits failed", len(due))
                     for entry in due:
@@ -226,6 +236,27 @@ class PollHub:
             if woken % WAKE_CHUNK == 0:  # wake a big landing in chunks: no long loop stall
                 await asyncio.sleep(0)
 
+    async def _settle_looks(self, looks: list[Watch], seen: Sequence[Look]) -> None:
+        """End the waits whose data a look found (:mod:`.sharing`); leave the others be."""
+        now = self.clock.now()
+        hits = [
+            (entry, result)
+            for entry, result in zip(looks, seen, strict=True)
+            if isinstance(result, list) and result and not entry.future.done()
+        ]
+        for entry, result in hits:
+            entry.gen += 1  # its place in the heap or lane is void now
+            self.sink.incr(metrics.POKES, entry.tags)
+            try:
+                status = _apply(entry, result, now)
+            except Exception as exc:  # a policy that raises: ends this wait alone
+                entry.future.set_exception(exc)
+                continue
+            self.looks_found += 1
+            entry.future.set_result(status or WaitStatus.SUCCESS)
+        if hits:
+            await asyncio.sleep(0)
+
     def _requeue(self, entry: Watch, now: float, debug: bool) -> None:
         """Put a wait that goes on back in line (at once if an event came while probed)."""
         if entry.woken:
@@ -251,11 +282,47 @@ class PollHub:
             self.sink.incr(metrics.POKES, tags[key], count)
 
 
-async def _probe(due: list[Watch]) -> Sequence[ProbeResult]:
-    """Check every due query, one batch per kind (kinds concurrently), in the order of ``due``."""
+async def _probe(due: list[Watch], looks: list[Watch]) -> tuple[Sequence[ProbeResult], list[Look]]:
+    """Check every due query (and the looks, :mod:`.sharing`), in the order of ``due``."""
     prober = due[0].prober
     if all(entry.prober is prober for entry in due):  # the usual case: one kind
-        return await probe_isolated(prober, [entry.query for entry in due])
+        mine = [entry for entry in looks if entry.prober is prober]
+        if mine and isinstance(prober, Pooling):
+            seen = await _pooled(prober, due, mine)
+            if seen is not None:
+                results, found = seen
+                by_id = {id(entry): look for entry, look in zip(mine, found, strict=True)}
+                return results, [by_id.get(id(entry)) for entry in looks]
+        results = await probe_isolated(prober, [entry.query for entry in due])
+        return results, [None] * len(looks)
+    return await _probe_kinds(due), [None] * len(looks)
+
+
+async def _pooled(
+    prober: Pooling, due: list[Watch], looks: list[Watch]
+) -> tuple[Sequence[ProbeResult], Sequence[Look]] | None:
+    """Return the pooled probe's results and looks, or ``None`` if it failed (then alone)."""
+    try:
+        results, seen = await prober.probe_pooled(
+            [entry.query for entry in due], [entry.query for entry in looks]
+        )
+        if len(results) == len(due) and len(seen) == len(looks):
+            return results, seen
+        log.error(
+            "%s answered %d/%d queries, %d/%d looks",
+            prober,
+            len(results),
+            len(due),
+            len(seen),
+            len(looks),
+        )
+    except Exception:  # isolation first: probe the due waits the usual way
+        log.exception("%s failed a pooled batch; checking without looks", prober)
+    return None
+
+
+async def _probe_kinds(due: list[Watch]) -> Sequence[ProbeResult]:
+    """Check due queries of several kinds, one batch per kind (concurrently)."""
     groups: dict[int, list[int]] = {}
     for i, entry in enumerate(due):
         groups.setdefault(id(entry.prober), []).append(i)

@@ -48,6 +48,7 @@ def trigger(path: Path, interval: float, started_at: float = T0) -> FileArrivalT
         poll=Constant(interval=interval).to_config(),
         timeout=60.0,
         started_at=started_at,
+        detect="poll",  # real inotify events would add pokes to these fake-clock schedules
     )
 
 
@@ -103,13 +104,13 @@ async def test_every_poke_runs_at_its_nominal_time_or_within_a_tick_never_earlie
         "jit": FullJitter(inner=Constant(interval=2.0)),
     }
     clock, polled = FakeClock(now_s=T0), list[tuple[float, str]]()
-    real_check_all = _fsbatch.check_all
+    real_probe = _fsbatch.FileProber.probe_pooled
 
-    def recording(queries: list[FileQuery], writing: Any = None) -> Any:
-        polled.extend((clock.now(), Path(q.pattern).name) for q in queries)
-        return real_check_all(queries, writing)
+    async def recording(self: Any, queries: list[FileQuery], looks: Any) -> Any:
+        polled.extend((clock.now(), Path(q.pattern).name) for q in queries)  # due, not looks
+        return await real_probe(self, queries, looks)
 
-    monkeypatch.setattr(_fsbatch, "check_all", recording)
+    monkeypatch.setattr(_fsbatch.FileProber, "probe_pooled", recording)
     with use_runtime(Runtime(clock=clock, metrics=RecordingSink())):
         waits = [
             FileArrivalTrigger(

@@ -1,0 +1,134 @@
+"""One directory listing serves every wait on it; inotify events poke waits at once."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from pathlib import Path
+
+from airflow.triggers.base import TriggerEvent
+
+from waitwise.triggers import FileArrivalTrigger, FileBatchTrigger, runtime
+from waitwise.triggers.notify import events_for_loop
+from waitwise.triggers.policy import Constant
+from waitwise.triggers.runtime import Runtime, use_runtime
+from waitwise.triggers.testing import FakeClock, RecordingSink
+
+T0 = 1_700_000_000.0
+
+
+class LandsAt(FakeClock):
+    def __init__(self, path: Path, at: float) -> None:
+        super().__init__(now_s=T0)
+        self.path, self.at = path, at
+
+    async def sleep(self, seconds: float) -> None:
+        await super().sleep(seconds)
+        if self.now_s >= self.at and not self.path.exists():
+            self.path.write_text("x")
+
+
+def waiting(path: Path | str, started_at: float, detect: str = "poll") -> FileArrivalTrigger:
+    return FileArrivalTrigger(
+        filepath=str(path),
+        poll=Constant(interval=1.0).to_config(),
+        timeout=30.0,
+        started_at=started_at,
+        detect=detect,
+    )
+
+
+async def test_one_listing_ends_every_wait_on_the_directory_whatever_its_phase(
+    tmp_path: Path,
+) -> None:
+    clock = LandsAt(tmp_path / "in.csv", at=T0 + 2.1)
+    # Four waits a quarter-second apart: nominal pokes at +2.25, +2.5, +2.75 and +3.0 after
+    # the landing; two more waits on other names keep the directory listed (>= 4 queries).
+    waits = [waiting(tmp_path / "in.csv", T0 - 0.25 * i) for i in range(4)]
+    waits += [waiting(tmp_path / f"other{i}.csv", T0) for i in range(2)]
+    with use_runtime(Runtime(clock=clock, metrics=RecordingSink())):
+        tasks = [asyncio.ensure_future(anext(w.run())) for w in waits]
+        events = await asyncio.gather(*tasks[:4])
+        found_by_looks = runtime.current().hub().looks_found
+        for task in tasks[4:]:
+            task.cancel()
+    assert [e.payload["status"] for e in events] == ["success"] * 4
+    assert {e.payload["first_seen_at"] for e in events} == {T0 + 2.25}  # one listing for all
+    assert found_by_looks == 3
+
+
+async def test_a_look_that_finds_nothing_leaves_the_schedule_alone(tmp_path: Path) -> None:
+    clock = LandsAt(tmp_path / "late.csv", at=T0 + 100)
+    waits = [waiting(tmp_path / f"f{i}.csv", T0 - 0.25 * i) for i in range(4)]
+    with use_runtime(Runtime(clock=clock, metrics=RecordingSink())):
+        events = await asyncio.gather(*(anext(w.run()) for w in waits))
+    # each: the poke at its (re)start, then its nominal pokes up to its deadline: 31; the
+    # looks other waits' pokes gave it are not pokes
+    assert [e.payload["pokes"] for e in events] == [31, 31, 31, 31]
+    assert {e.payload["status"] for e in events} == {"timeout"}
+
+
+class Still(FakeClock):
+    """Virtual time that stands still: a sleep of 10 ms or more lasts until cancelled.
+
+    The hub's naps end only when it is woken, so any poke after the first is an event's.
+    """
+
+    async def sleep(self, seconds: float) -> None:
+        self.sleeps.append(seconds)
+        await asyncio.sleep(seconds if seconds < 0.01 else 3600)
+
+
+async def _until(condition: object, what: str) -> None:
+    for _ in range(500):  # at most 5 s of real time: events arrive in microseconds
+        if callable(condition) and condition():
+            return
+        await asyncio.sleep(0.01)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+async def _start(trigger: FileArrivalTrigger | FileBatchTrigger) -> asyncio.Task[TriggerEvent]:
+    task = asyncio.ensure_future(anext(trigger.run()))
+    hub = runtime.current().hub()
+    await _until(lambda: hub.batches >= 1, "the first poke")
+    return task
+
+
+async def test_a_file_renamed_into_place_is_detected_by_its_event(tmp_path: Path) -> None:
+    with use_runtime(Runtime(clock=Still(now_s=T0), metrics=RecordingSink())):
+        task = await _start(waiting(tmp_path / "in.csv", T0, detect="auto"))
+        staged = tmp_path.parent / f"{tmp_path.name}.staged"
+        staged.write_text("done")
+        os.rename(staged, tmp_path / "in.csv")
+        event = await asyncio.wait_for(task, 5)
+    assert event.payload["status"] == "success"
+    assert event.payload["pokes"] == 2  # the first, then the event's (virtual time stood still)
+
+
+async def test_a_file_being_written_is_reported_only_once_closed(tmp_path: Path) -> None:
+    target = tmp_path / "big.csv"
+    with use_runtime(Runtime(clock=Still(now_s=T0), metrics=RecordingSink())):
+        task = await _start(
+            FileBatchTrigger(
+                filepaths=[str(tmp_path / "*.csv")],
+                complete="any",
+                poll=Constant(interval=1.0).to_config(),
+                timeout=30.0,
+                started_at=T0,
+            )
+        )
+        hub = runtime.current().hub()
+        events = events_for_loop()
+        with target.open("w") as writer:
+            writer.write("partial,")
+            writer.flush()
+            await _until(lambda: "big.csv" in events.writing(str(tmp_path)), "IN_MODIFY")
+            before = hub.batches
+            (tmp_path / "note.txt").write_text("x")  # another file completes: a poke
+            await _until(lambda: hub.batches > before, "the poke the other file caused")
+            assert not task.done()  # big.csv was there, but being written
+            writer.write("rest\n")
+        event = await asyncio.wait_for(task, 5)  # closed: IN_CLOSE_WRITE
+    assert event.payload["status"] == "success"
+    assert [f["path"] for f in event.payload["found"]] == [str(target)]
+    assert event.payload["found"][0]["size"] == len("partial,rest\n")
