@@ -31,6 +31,10 @@ DAG_IDS = [
     "ww_reopen",
     "ww_admin",
     "ww_guarded",
+    "ww_batch_rules",
+    "ww_pool_a",
+    "ww_pool_b",
+    "ww_events",
 ]
 
 

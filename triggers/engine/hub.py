@@ -173,8 +173,9 @@ class PollHub:
                 looks = self._sharers.others(due) if self._sharers else []
                 try:
                     results, seen = await _probe(due, looks)
-                    await self._settle(due, results)
-                    await self._settle_looks(looks, seen)
+                    now = self.clock.now()  # one time for the batch and its looks
+                    await self._settle(due, results, now)
+                    await self._settle_looks(looks, seen, now)
                 except Exception as exc:  # a bug in settling: end this batch's waits, go on
                     log.exception("Settling a batch of %d waits failed", len(due))
                     for entry in due:
@@ -213,8 +214,8 @@ class PollHub:
             entry.in_flight = True
         return due
 
-    async def _settle(self, due: list[Watch], results: Sequence[ProbeResult]) -> None:
-        now, woken = self.clock.now(), 0
+    async def _settle(self, due: list[Watch], results: Sequence[ProbeResult], now: float) -> None:
+        woken = 0
         self._count(due)
         debug = decisions_logged()  # once per batch: free when switched off
         for entry, result in zip(due, results, strict=True):
@@ -236,9 +237,8 @@ class PollHub:
             if woken % WAKE_CHUNK == 0:  # wake a big landing in chunks: no long loop stall
                 await asyncio.sleep(0)
 
-    async def _settle_looks(self, looks: list[Watch], seen: Sequence[Look]) -> None:
+    async def _settle_looks(self, looks: list[Watch], seen: Sequence[Look], now: float) -> None:
         """End the waits whose data a look found (:mod:`.sharing`); leave the others be."""
-        now = self.clock.now()
         hits = [
             (entry, result)
             for entry, result in zip(looks, seen, strict=True)
