@@ -20,8 +20,9 @@ next iteration (``loop.call_soon``: microseconds later unless the loop is busy).
 
 Where inotify is blind: changes made by other machines on a network or FUSE filesystem
 (NFS, SMB, sshfs, s3fs...) raise no event here, so mode ``"auto"`` watches only where
-:func:`can_notify` finds a local filesystem.  A file published with ``link()`` or
-``symlink()`` raises only ``IN_CREATE``: no callback, the poll finds it.
+:func:`can_notify` finds a local filesystem (:mod:`waitwise.triggers.mounts`, re-exported
+here).  A file published with ``link()`` or ``symlink()`` raises only ``IN_CREATE``: no
+callback, the poll finds it.
 """
 
 from __future__ import annotations
@@ -32,12 +33,20 @@ import errno
 import functools
 import logging
 import os
-import re
 import threading
 import weakref
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Final, Literal
+
+from waitwise.triggers.mounts import (
+    MOUNTINFO,
+    REMOTE_FSTYPES,
+    can_notify,
+    fstype_of,
+    is_remote_fstype,
+    read_mountinfo,
+)
 
 if TYPE_CHECKING:
     from asyncinotify import Inotify, Mask, Watch
@@ -62,18 +71,9 @@ log = logging.getLogger(__name__)
 
 Mode = Literal["auto", "events", "poll"]
 MODES: Final[tuple[str, ...]] = ("auto", "events", "poll")
-MOUNTINFO: Final = "/proc/self/mountinfo"
 WRITING_CAP: Final = 10_000
 _CACHE_CAP: Final = 10_000  # resolved spellings / filesystem answers kept per loop
 _READ_EVENTS: Final = 64  # full-size events per read(2); short ones pack ~8x more
-
-# Filesystem types on which another machine (or a FUSE daemon) changes files behind the
-# kernel's back; "fuse*" (fuse, fuseblk, fuse.sshfs, fuse.s3fs...) is matched by prefix.
-REMOTE_FSTYPES: Final = frozenset(
-    {"9p", "afs", "autofs", "beegfs", "ceph", "cifs", "coda", "gfs2", "glusterfs", "gpfs"}
-    | {"lustre", "ncpfs", "nfs", "nfs4", "ocfs2", "orangefs", "smb3", "smbfs", "vboxsf"}
-    | {"virtiofs"}
-)
 
 # inotify(7) bits (kernel ABI; a test checks them against asyncinotify.Mask).  Plain ints:
 # bit tests on IntFlag members build enum members, and this runs once per event.
@@ -119,64 +119,6 @@ def _log_once(key: str, level: int, msg: str, *args: object) -> None:
     first = key not in _LOGGED
     _LOGGED.add(key)
     log.log(level if first else logging.DEBUG, msg, *args)
-
-
-def read_mountinfo() -> str:
-    """Return this process's mount table, ``/proc/self/mountinfo`` (blocking)."""
-    with open(MOUNTINFO, "rb") as table:
-        return os.fsdecode(table.read())
-
-
-def fstype_of(path: str, mountinfo: str) -> str | None:
-    """Return the filesystem type of the mount holding ``path`` (absolute, symlink-free).
-
-    The mount whose mount point is the longest prefix of ``path`` wins; of mounts stacked on
-    one point, the last listed (the one on top).  ``None`` if no line applies.
-    """
-    best, found = -1, None
-    for line in mountinfo.split("\n"):
-        fields = line.split(" ")
-        try:
-            point, kind = _unescape(fields[4]), fields[fields.index("-", 6) + 1]
-        except (IndexError, ValueError):
-            continue
-        if len(point) >= best and _within(path, point):
-            best, found = len(point), kind
-    return found
-
-
-def is_remote_fstype(fstype: str) -> bool:
-    """Return whether changes on ``fstype`` may bypass this kernel (network, cluster, FUSE)."""
-    return fstype in REMOTE_FSTYPES or fstype.startswith("fuse")
-
-
-def can_notify(directory: str) -> bool:
-    """Return whether inotify sees every change in ``directory``'s filesystem (blocking).
-
-    False on network, cluster and FUSE filesystems (:data:`REMOTE_FSTYPES`), where changes
-    made by other machines never raise an event, and when the mount table cannot be read.
-    The type is read by name from ``/proc/self/mountinfo`` (:func:`read_mountinfo`, longest
-    mount point above the real path), not from ``statfs``'s ``f_type``: names give FUSE's
-    subtype, need no per-architecture struct layout, and are testable as text.
-    """
-    try:
-        table = read_mountinfo()
-    except OSError as exc:
-        _log_once("mountinfo", logging.INFO, "cannot read %s (%s): all waits poll", MOUNTINFO, exc)
-        return False
-    fstype = fstype_of(os.path.realpath(directory), table)
-    return fstype is not None and not is_remote_fstype(fstype)
-
-
-def _unescape(field: str) -> str:
-    """Undo mountinfo's octal escapes (space, tab, newline, backslash in mount points)."""
-    if "\\" not in field:
-        return field
-    return re.sub(r"\\([0-7]{3})", lambda m: chr(int(m[1], 8)), field)
-
-
-def _within(path: str, point: str) -> bool:
-    return point == "/" or path == point or path.startswith(point + "/")
 
 
 def _resolve(directory: str, check: Callable[[str], bool] | None) -> tuple[str, bool | None]:

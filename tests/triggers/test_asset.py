@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import importlib
+import inspect
 import json
 import os
 from collections.abc import AsyncIterator, Callable, Iterator
@@ -136,6 +138,25 @@ def test_kwargs_round_trip_through_serialize(landing: Path) -> None:
     assert json.loads(json.dumps(kwargs)) == kwargs
     assert FileAssetTrigger(**kwargs).serialize() == (classpath, kwargs)
     assert isinstance(trigger, BaseEventTrigger)
+
+
+def test_the_class_path_stored_by_airflow_never_moves(landing: Path) -> None:
+    module_name, _, name = CLASSPATH.rpartition(".")
+    assert getattr(importlib.import_module(module_name), name) is FileAssetTrigger
+    assert f"{FileAssetTrigger.__module__}.{FileAssetTrigger.__qualname__}" == CLASSPATH
+
+    class Mine(FileAssetTrigger):
+        pass
+
+    assert Mine(directory=str(landing)).serialize()[0] == f"{__name__}.{Mine.__qualname__}"
+
+
+def test_the_shared_stream_hooks_are_the_triggers() -> None:
+    opener = FileAssetTrigger.open_shared_stream
+    assert inspect.ismethod(opener)
+    assert opener.__self__ is FileAssetTrigger  # a classmethod: the triggerer passes kwargs
+    for hook in ("shared_stream_key", "filter_shared_stream", "run"):
+        assert hook in vars(FileAssetTrigger)
 
 
 def test_a_profile_supplies_poll_retry_breaker_and_tier(landing: Path) -> None:

@@ -1,4 +1,4 @@
-"""DirectoryEvents on real inotify in tmp_path (a local filesystem); the mount table as data."""
+"""DirectoryEvents on real inotify in tmp_path (a local filesystem)."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from asyncinotify import Mask
 
-from waitwise.triggers import notify
+from waitwise.triggers import mounts, notify
 from waitwise.triggers.notify import DirectoryEvents, Subscription
 
 _marks = itertools.count()
@@ -442,88 +442,24 @@ def test_the_mask_bits_are_inotify_s() -> None:
     assert [int(b) for _, b in pairs] == [a for a, _ in pairs]
 
 
-MOUNTINFO = "\n".join(
-    [
-        "22 1 252:1 / / rw,relatime shared:1 - ext4 /dev/vda rw",
-        "30 22 0:40 / /mnt/nfs rw,relatime shared:9 - nfs4 server:/export rw,vers=4.2",
-        "31 22 0:41 / /mnt/smb rw - cifs //host/share rw",
-        "32 22 0:42 / /mnt/ssh rw,nosuid - fuse.sshfs me@host:/ rw,user_id=0",
-        "33 22 0:43 / /tmp rw - tmpfs tmpfs rw",
-        "34 22 0:44 / /var/lib/docker/x rw - overlay overlay rw,lowerdir=/a",
-        "35 22 8:2 / /data rw - xfs /dev/sdb rw",
-        "36 22 8:3 / /srv/my\\040disk rw - btrfs /dev/sdc rw",
-        "37 30 0:45 / /mnt/nfs/local rw - ext4 /dev/sdd rw",
-        "38 22 0:46 / /data rw master:3 - nfs host:/x rw",  # mounted over /data: wins
-        "garbage line",
-    ]
-)
+def test_the_mount_table_part_is_re_exported_from_mounts() -> None:
+    for name in mounts.__all__:
+        assert getattr(notify, name) is getattr(mounts, name)
+        assert name in notify.__all__
 
 
-@pytest.mark.parametrize(
-    ("path", "fstype"),
-    [
-        ("/", "ext4"),
-        ("/home/me", "ext4"),
-        ("/mnt/nfs/a/b", "nfs4"),
-        ("/mnt/nfsother", "ext4"),
-        ("/mnt/nfs/local/x", "ext4"),
-        ("/mnt/smb", "cifs"),
-        ("/mnt/ssh/dir", "fuse.sshfs"),
-        ("/tmp/x", "tmpfs"),
-        ("/var/lib/docker/x/y", "overlay"),
-        ("/data/in", "nfs"),
-        ("/srv/my disk/in", "btrfs"),
-    ],
-)
-def test_fstype_of_takes_the_longest_and_topmost_mount(path: str, fstype: str) -> None:
-    assert notify.fstype_of(path, MOUNTINFO) == fstype
+def nfs_at(path: Path) -> str:
+    """Return a mount table with an NFS mount at ``path``'s real path."""
+    real = os.path.realpath(path)
+    return f"22 1 252:1 / / rw - ext4 /dev/vda rw\n30 22 0:40 / {real} rw - nfs4 host:/x rw"
 
 
-@pytest.mark.parametrize(
-    ("fstype", "remote"),
-    [
-        ("nfs4", True),
-        ("nfs", True),
-        ("cifs", True),
-        ("smb3", True),
-        ("fuse.sshfs", True),
-        ("fuse.s3fs", True),
-        ("fuseblk", True),
-        ("9p", True),
-        ("ceph", True),
-        ("lustre", True),
-        ("ext4", False),
-        ("tmpfs", False),
-        ("overlay", False),
-        ("xfs", False),
-        ("btrfs", False),
-    ],
-)
-def test_remote_filesystem_types(fstype: str, remote: bool) -> None:
-    assert notify.is_remote_fstype(fstype) is remote
-
-
-@pytest.mark.parametrize(
-    ("path", "expected"),
-    [("/mnt/nfs/in", False), ("/mnt/ssh/in", False), ("/srv/my disk", True), ("/tmp", True)],
-)
-def test_can_notify_reads_the_mount_table(
-    monkeypatch: pytest.MonkeyPatch, path: str, expected: bool
+async def test_auto_mode_asks_the_mount_table_by_default(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
-    monkeypatch.setattr(notify, "read_mountinfo", lambda: MOUNTINFO)
-    monkeypatch.setattr(os.path, "realpath", lambda p: p)
-    assert notify.can_notify(path) is expected
-
-
-def test_can_notify_is_false_without_a_mount_table(monkeypatch: pytest.MonkeyPatch) -> None:
-    def unreadable() -> str:
-        raise FileNotFoundError(notify.MOUNTINFO)
-
-    monkeypatch.setattr(notify, "read_mountinfo", unreadable)
-    assert notify.can_notify("/tmp") is False
-
-
-def test_can_notify_on_this_machine_s_tmp_path(tmp_path: Path) -> None:
-    fstype = notify.fstype_of(os.path.realpath(tmp_path), notify.read_mountinfo())
-    assert fstype is not None
-    assert notify.can_notify(str(tmp_path)) is not notify.is_remote_fstype(fstype)
+    table = nfs_at(tmp_path)
+    monkeypatch.setattr(mounts, "read_mountinfo", lambda: table)
+    events = DirectoryEvents()  # notifiable: mounts.can_notify, reading the patched table
+    assert events.subscribe(str(tmp_path), Woken()) is None
+    assert events.subscribe(str(tmp_path), Woken(), mode="events") is not None
+    events.close()
