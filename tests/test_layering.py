@@ -15,6 +15,7 @@ PURE_PATHS = [
     "triggers/breaker/model.py",
     "triggers/breaker/events.py",
     "triggers/breaker/machine.py",
+    "triggers/conditions.py",
     "triggers/errors.py",
     "triggers/events.py",
     "triggers/profiles.py",
