@@ -18,13 +18,15 @@ class WaitStatus(enum.StrEnum):
 class FoundItem(TypedDict):
     """One thing the probe found (a file: its path, size in bytes and mtime).
 
-    A batch adds, per file, when a poke first saw it and the member (path or pattern) that
-    matched it.
+    An object in a store (``path`` is its URL, ``mtime`` its last-modified time) adds its
+    ``etag`` where the store gives one.  A batch adds, per file, when a poke first saw it and
+    the member (path or pattern) that matched it.
     """
 
     path: str
     size: int
     mtime: float
+    etag: NotRequired[str]
     first_seen_at: NotRequired[float]
     member: NotRequired[str]
 

@@ -27,6 +27,13 @@ from waitwise.triggers.engine.probe import Prober
 from waitwise.triggers.engine.progress import ProbeResult
 from waitwise.triggers.errors import PolicyConfigError
 from waitwise.triggers.filescan import MAX_FOUND, FileQuery, check, check_all, within
+from waitwise.triggers.objectstore import (
+    OBJECT_PROBER,
+    ObjectQuery,
+    ObjectUrl,
+    check_location,
+    object_query,
+)
 from waitwise.triggers.spec import WaitSpec
 
 __all__ = [
@@ -237,7 +244,11 @@ class FileArrivalTrigger(PolicyTrigger):
     """Poll the filesystem for ``filepath`` off the event loop, in batches shared by all waits.
 
     :param filepath: a path or glob pattern; a relative one is joined to the ``path`` extra of
-        the ``fs_conn_id`` connection, as Airflow's ``FileSensor`` does.
+        the ``fs_conn_id`` connection, as Airflow's ``FileSensor`` does.  A URL with a scheme
+        other than ``file://`` (``s3://bucket/in/*.csv``) waits for an object in a store
+        (:mod:`waitwise.triggers.objectstore`; ``recursive``, ``confine`` and ``detect`` do
+        not apply there).
+    :param conn_id: the connection of an object URL (default: the scheme's, ``aws_default``).
     :param fs_conn_id: the ``fs`` connection used for relative paths.
     :param recursive: let ``**`` match any depth (:func:`glob.glob`'s ``recursive``).
     :param confine: keep a relative ``filepath`` inside the connection's base path: one that
@@ -261,17 +272,24 @@ class FileArrivalTrigger(PolicyTrigger):
         recursive: bool = False,
         confine: bool = True,
         detect: str = "auto",
+        conn_id: str | None = None,
         **wait: Any,
     ) -> None:
         with rebuilding(type(self)):
             super().__init__(WaitSpec.from_config(wait))
             self.filepath = check_filepath(filepath)
-            check_file_options(fs_conn_id, recursive=recursive, confine=confine, detect=detect)
+            check_file_options(
+                fs_conn_id, recursive=recursive, confine=confine, detect=detect, conn_id=conn_id
+            )
+            where = check_location("filepath", filepath, conn_id)
         self.fs_conn_id = fs_conn_id
         self.recursive = recursive
         self.confine = confine
         self.detect = detect
-        self._query: FileQuery | None = None
+        self.conn_id = conn_id
+        self._query: FileQuery | ObjectQuery | None = None
+        if isinstance(where, ObjectUrl):  # this wait's kind is the object store's
+            self.prober = OBJECT_PROBER  # type: ignore[misc]  # the engine reads self.prober
 
     def kind_kwargs(self) -> dict[str, Any]:
         """Return the file kind's kwargs.
@@ -285,19 +303,26 @@ class FileArrivalTrigger(PolicyTrigger):
             "recursive": self.recursive,
             "confine": self.confine,
             **({"detect": self.detect} if self.detect != "auto" else {}),
+            **({"conn_id": self.conn_id} if self.conn_id is not None else {}),
         }
 
     def describe(self) -> str:
         """Return the path waited for."""
         return self._query.pattern if self._query else self.filepath
 
-    async def prepare(self) -> FileQuery:
+    async def prepare(self) -> FileQuery | ObjectQuery:
         """Resolve a relative ``filepath`` through the ``fs`` connection (async API).
+
+        An object URL (``filepath`` as rendered) gets its connection's client built.
 
         :raises PolicyConfigError: a confined relative path that climbs out of the base path.
         """
+        where = check_location("filepath", self.filepath, self.conn_id)
+        if isinstance(where, ObjectUrl):
+            self._query = await object_query(where, self.conn_id, MAX_FOUND)
+            return self._query
         (self._query,) = await resolve_queries(
-            [self.filepath],
+            [where],
             self._base_path,
             recursive=self.recursive,
             confine=self.confine,
@@ -365,10 +390,17 @@ def check_conn_id(name: str, conn_id: object) -> str:
 
 
 def check_file_options(
-    fs_conn_id: object, *, recursive: object, confine: object, detect: object
+    fs_conn_id: object,
+    *,
+    recursive: object,
+    confine: object,
+    detect: object,
+    conn_id: object = None,
 ) -> None:
     """Check the options every file trigger and sensor shares; raise naming the bad one."""
     check_conn_id("fs_conn_id", fs_conn_id)
+    if conn_id is not None:
+        check_conn_id("conn_id", conn_id)
     for name, flag in (("recursive", recursive), ("confine", confine)):
         if not isinstance(flag, bool):
             raise PolicyConfigError(f"{name} must be True or False, got {flag!r}")
