@@ -118,7 +118,7 @@ class SqlConditionSensor(PolicySensor):
             timeout_s=self.query_timeout,
         )
         connection = BaseHook.get_connection(self.conn_id)
-        hook = connection.get_hook()
+        hook: Any = connection.get_hook()  # type: ignore[no-untyped-call]
         conn = hook.get_conn()
         try:
             hook.set_autocommit(conn, False)

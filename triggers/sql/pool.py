@@ -158,6 +158,8 @@ class ConnectionPool:
         self.postgres = connection.conn_type in _POSTGRES_TYPES
         self.opened = 0
         """DB-API connections opened so far (evidence for tests and logs)."""
+        self.executed = 0
+        """Statements run so far (after identical checks were merged)."""
         self._executor = ThreadPoolExecutor(cap, thread_name_prefix=f"waitwise-sql-{self.conn_id}")
         self._local = threading.local()
         self._lock = threading.Lock()
@@ -197,6 +199,8 @@ class ConnectionPool:
             except Exception as exc:  # cannot connect: the statement's result is the error
                 return exc
             try:
+                with self._lock:
+                    self.executed += 1
                 return run_statement(conn, statement, postgres=self.postgres)
             except Exception as exc:  # classified by the prober
                 if _usable(conn):

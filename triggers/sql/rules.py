@@ -311,8 +311,11 @@ def first_cell(row: object) -> object:
 
 
 def json_cell(cell: object) -> JsonScalar:
-    """Return ``cell`` as a JSON value for the event payload (exact where JSON allows)."""
-    if cell is None or isinstance(cell, str | bool | int):
+    """Return ``cell`` as a JSON value for the event payload (exact where JSON allows).
+
+    Text longer than 200 characters is cut (the payload travels in trigger events and XCom).
+    """
+    if cell is None or isinstance(cell, bool | int):
         return cell
     if isinstance(cell, float):
         return cell if math.isfinite(cell) else str(cell)
