@@ -28,6 +28,7 @@ from waitwise.triggers.testing import FakeClock, RecordingSink
 
 T0 = 1_700_000_000.0
 APP = "ww-sql-test"  # application_name of the sensors' connections (pg_stat_activity)
+ACTIVE = "select count(*) from pg_stat_activity where application_name = %s"
 
 
 @pytest.fixture(scope="module")
@@ -255,10 +256,9 @@ async def test_a_server_restart_breaks_pooled_connections_once_then_they_reconne
     pg.query("insert into landed values ('2024-01-01', 1)")
     await first_event(make(), FakeClock(now_s=T0))
     pool = PROBER.pool("warehouse")
-    assert pool is not None and pool.opened == 1
-    pg.query(
-        f"select pg_terminate_backend(pid) from pg_stat_activity where application_name = '{APP}'"
-    )
+    assert pool is not None
+    assert pool.opened == 1
+    pg.query(ACTIVE.replace("count(*)", "pg_terminate_backend(pid)"), APP)
     event = await first_event(make(), FakeClock(now_s=T0))
     assert (event.payload["status"], event.payload["errors"]) == ("success", 0)
     assert pool.opened == 2  # the stale connection was dropped and replaced, no error seen
