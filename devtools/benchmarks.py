@@ -18,7 +18,8 @@ def main() -> None:
     parser.add_argument(
         "--quick",
         action="store_true",
-        help="smaller runner table (1,000 triggers), fan-in (100 sensors) and policies table",
+        help="smaller runner table (1,000 triggers), fan-in (100 sensors), policies and pooling"
+        " tables",
     )
     args = parser.parse_args()
     # First: it needs no Airflow (simulated arrivals replayed through the trigger's own code).
@@ -42,6 +43,11 @@ def main() -> None:
     print()
     runner = importlib.import_module("devtools.bench.runner")
     runner.main(["--quick"] if args.quick else [])
+    print()
+    # Issue 12: batch vs per-file CPU, a 10,000-file landing, inotify vs polling, syscalls
+    # per tick of the pooled scan, two triggerers.
+    pooling = importlib.import_module("devtools.bench.pooling")
+    pooling.main(["--quick"] if args.quick else [])
 
 
 if __name__ == "__main__":

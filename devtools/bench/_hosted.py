@@ -26,6 +26,17 @@ working tree by that finder, mixing two builds in one process.  :func:`waitwise_
 after the measurement that every loaded ``waitwise`` module came from ``DIR`` and reports
 ``waitwise.triggers.__file__``.  Nothing here imports waitwise internals: triggers are built
 from their public class path and kwargs, pokes are counted through the runtime's metrics sink.
+
+Other shapes (:mod:`devtools.bench.pooling`; every key optional, the defaults are the runner
+bench's): ``which="batch"`` hosts ``FileBatchTrigger``s of ``per_trigger`` files each
+(``complete="all"``), so ``n`` counts files and the runner holds ``n / per_trigger`` triggers;
+``dirs`` spreads the files over that many directories (a batch never spans two);
+``detect_mode`` is waitwise's ``detect`` kwarg; ``existing_dirs`` creates the (empty) watched
+directories before the triggers start; ``trickle`` lands one file per trigger at spread-out
+moments instead of all at once (:func:`trickle`); ``stamp_yield`` also notes when each trigger
+yields (before the runner's INFO log line and its ``events`` append); ``count_scans`` counts
+``os.scandir`` and ``os.stat`` calls and hub ticks in the window; ``shard`` ``[k, m]`` hosts
+only every m-th file from the k-th (another process hosts the rest of the same set).
 """
 
 from __future__ import annotations
@@ -36,8 +47,11 @@ import datetime as dt
 import gc
 import itertools
 import json
+import math
 import os
+import random
 import sys
+import threading
 import time
 import traceback
 import uuid
@@ -47,7 +61,14 @@ from typing import Any
 
 import psutil  # type: ignore[import-untyped]
 
-from devtools.bench._probes import LoopProbe, PokeCounter, StampedEvents, quantile, start_pyspy
+from devtools.bench._probes import (
+    LoopProbe,
+    PokeCounter,
+    ScanCounter,
+    StampedEvents,
+    quantile,
+    start_pyspy,
+)
 
 IDLE_INTERVAL = 5.0  # above this a run is hosting-only: no poke falls in the window
 
@@ -94,8 +115,13 @@ def phase(trigger_id: int) -> float:
     return (trigger_id * 0.6180339887498949) % 1.0
 
 
-def hosted_runner(workloads: list[Any], interval: float) -> Any:
-    """Return Airflow's ``TriggerRunner`` with only its parent connection stubbed."""
+def hosted_runner(workloads: list[Any], interval: float, stamp_yield: bool = False) -> Any:
+    """Return Airflow's ``TriggerRunner`` with only its parent connection stubbed.
+
+    With ``stamp_yield``, ``runner.yielded`` maps each trigger id to when its ``run()`` first
+    yielded (one generator layer around ``run``; no cost until it yields).
+    """
+    yielded: dict[int, float] = {}
     from airflow.jobs.triggerer_job_runner import TriggerRunner
 
     class HostedRunner(TriggerRunner):
@@ -110,14 +136,48 @@ def hosted_runner(workloads: list[Any], interval: float) -> Any:
         async def run_trigger(self, trigger_id: int, *args: Any, **kwargs: Any) -> None:
             # Spread starts (see phase()); awaiting the real coroutine costs nothing per poke.
             await asyncio.sleep(phase(trigger_id) * min(interval, IDLE_INTERVAL))
+            if stamp_yield:
+                trigger: Any = kwargs["trigger"] if "trigger" in kwargs else args[0]
+                trigger.run = _stamping(trigger.run, trigger_id, yielded)
             await super().run_trigger(trigger_id, *args, **kwargs)
 
     runner = HostedRunner()  # type: ignore[no-untyped-call]
     runner.events = StampedEvents()
+    runner.yielded = yielded  # type: ignore[attr-defined]
     return runner
 
 
-def make_trigger(which: str, path: str, interval: float, started_at: float) -> Any:
+def _stamping(run: Any, trigger_id: int, yielded: dict[int, float]) -> Any:
+    async def stamped() -> Any:
+        async for event in run():
+            yielded.setdefault(trigger_id, time.monotonic())
+            yield event
+
+    return stamped
+
+
+def make_trigger(
+    which: str,
+    path: str | list[str],
+    interval: float,
+    started_at: float,
+    detect_mode: str | None = None,
+) -> Any:
+    """Return one trigger; ``path`` is a batch's list of files for ``which="batch"``."""
+    # detect only when asked: the runner bench's rows stay as they were measured.
+    detect: dict[str, Any] = {"detect": detect_mode} if detect_mode else {}
+    if which == "batch":
+        from waitwise.triggers.batch import FileBatchTrigger
+
+        return FileBatchTrigger(
+            filepaths=list(path),
+            complete="all",
+            poll={"kind": "constant", "interval": interval},
+            timeout=7 * 86400.0,
+            started_at=started_at,
+            **detect,
+        )
+    assert isinstance(path, str)
     if which == "floor":
         from devtools.bench._floor import LandingTrigger
 
@@ -135,11 +195,20 @@ def make_trigger(which: str, path: str, interval: float, started_at: float) -> A
         poll={"kind": "constant", "interval": interval},
         timeout=7 * 86400.0,
         started_at=started_at,
+        **detect,
     )
 
 
-def build_workloads(which: str, paths: list[str], interval: float) -> list[Any]:
-    """RunTrigger workloads as the supervisor sends them: encrypted kwargs and a task instance."""
+def build_workloads(
+    which: str,
+    paths: list[Any],
+    interval: float,
+    detect_mode: str | None = None,
+) -> list[Any]:
+    """RunTrigger workloads as the supervisor sends them: encrypted kwargs and a task instance.
+
+    One trigger per entry of ``paths`` (a list of files for ``which="batch"``).
+    """
     from airflow.executors.workloads.task import TaskInstanceDTO
     from airflow.executors.workloads.trigger import RunTrigger
     from airflow.models.trigger import Trigger
@@ -152,7 +221,8 @@ def build_workloads(which: str, paths: list[str], interval: float) -> list[Any]:
         # waitwise pokes on a schedule anchored at started_at: spread the anchors the same
         # way, in the past (a wait does not start before its anchor).
         started_at = now - (1.0 - phase(trigger_id)) * interval
-        classpath, kwargs = make_trigger(which, path, interval, started_at).serialize()
+        trigger = make_trigger(which, path, interval, started_at, detect_mode)
+        classpath, kwargs = trigger.serialize()
         ti = TaskInstanceDTO(
             id=uuid.uuid4(),
             task_id=f"wait_{trigger_id}",
@@ -176,23 +246,30 @@ def build_workloads(which: str, paths: list[str], interval: float) -> list[Any]:
     return workloads
 
 
-def stage_files(work: Path, n: int, create: bool) -> tuple[list[str], Path]:
+def stage_files(work: Path, n: int, create: bool, dirs: int = 1) -> tuple[list[str], Path]:
     """Return the N watched paths (``data/batch/fNNNNN.csv``) and the staging directory.
 
     The files are created up front in ``data/staging``: on this VM's ext4 creating 10,000
     files takes ~3.5 s, far from "at once"; renaming ``staging`` to ``batch`` lands all of
-    them in one syscall.
+    them in one syscall.  With ``dirs`` > 1, file i lives in ``batch/dNNN`` with NNN =
+    i // (N / dirs) (consecutive files share a directory).
     """
     staging = work / "data" / "staging"
     staging.mkdir(parents=True)
-    for i in range(n if create else 0):
-        (staging / f"f{i:05d}.csv").write_bytes(b"x")
-    return [str(work / "data" / "batch" / f"f{i:05d}.csv") for i in range(n)], staging
+    per_dir = max(1, -(-n // dirs))
+    names = [
+        f"f{i:05d}.csv" if dirs == 1 else f"d{i // per_dir:03d}/f{i:05d}.csv" for i in range(n)
+    ]
+    for sub in sorted({os.path.dirname(name) for name in names} - {""}):
+        (staging / sub).mkdir()
+    for name in names if create else ():
+        (staging / name).write_bytes(b"x")
+    return [str(work / "data" / "batch" / name) for name in names], staging
 
 
 async def wait_started(runner: Any, run_task: Any, counter: PokeCounter, cfg: Any) -> None:
     """Return once all N triggers run and each has poked (one full round after creation)."""
-    n, limit = cfg["n"], time.monotonic() + 900
+    n, limit = cfg.get("n_triggers", cfg["n"]), time.monotonic() + 900
     while len(runner.triggers) < n or runner.to_create or runner.comms_decoder.pending:
         if run_task.done() or runner.failed_triggers or time.monotonic() > limit:
             failed = list(runner.failed_triggers)[:1]
@@ -216,7 +293,7 @@ async def detect(
     cfg: dict[str, Any], staging: Path, runner: Any, probe: LoopProbe
 ) -> dict[str, Any]:
     """Land every file at once, time each trigger until its event is in ``runner.events``."""
-    n = cfg["n"]
+    n = cfg.get("n_triggers", cfg["n"])
     sampler = start_pyspy(cfg.get("pyspy") and f"{cfg['pyspy']}.detect", 8)
     profiler = cProfile.Profile() if cfg.get("profile") else None
     if profiler:
@@ -237,8 +314,18 @@ async def detect(
     if sampler:
         await asyncio.to_thread(sampler.wait)
     latencies = [t - landed for t in runner.events.stamps.values()]
+    yields = [t - landed for t in getattr(runner, "yielded", {}).values()]
     return {
         "detected": len(latencies),
+        **(
+            {
+                "yield_p50_s": quantile(yields, 0.5),
+                "yield_p99_s": quantile(yields, 0.99),
+                "yield_max_s": max(yields),
+            }
+            if yields
+            else {}
+        ),
         "detect_p50_s": quantile(latencies, 0.5),
         "detect_p99_s": quantile(latencies, 0.99),
         "detect_max_s": max(latencies, default=float("nan")),
@@ -252,6 +339,9 @@ async def steady_window(
 ) -> dict[str, Any]:
     """Measure CPU, pokes, context switches and loop lag over ``cfg["window"]`` seconds."""
     proc = psutil.Process()
+    scans = ScanCounter.current()
+    scans0 = scans.snapshot() if scans else None
+    ticks0 = hub_batches() if scans and cfg["which"] in WAITWISE_KINDS else None
     profiler = cProfile.Profile() if cfg.get("profile") else None
     sampler = start_pyspy(cfg.get("pyspy"), cfg["window"])
     t0, cpu0, pokes0 = time.monotonic(), time.process_time(), counter.count
@@ -263,7 +353,12 @@ async def steady_window(
         profiler.disable()
         profiler.dump_stats(cfg["profile"])
     wall, cpu = time.monotonic() - t0, time.process_time() - cpu0
-    pokes, n = counter.count - pokes0, cfg["n"]
+    pokes, n, files = counter.count - pokes0, cfg.get("n_triggers", cfg["n"]), cfg["n"]
+    scanned = scans.since(scans0, wall) if scans and scans0 else {}
+    if scans and ticks0 is not None:
+        ticks = (hub_batches() or 0) - ticks0
+        scanned["hub_ticks_per_s"] = ticks / wall
+        scanned["scandir_per_tick"] = scanned["scandir_per_s"] * wall / ticks if ticks else math.nan
     times1, ctx1 = proc.cpu_times(), proc.num_ctx_switches()
     if sampler:
         await asyncio.to_thread(sampler.wait)
@@ -274,23 +369,36 @@ async def steady_window(
         "cpu_us_per_trigger_s": 1e6 * cpu / (n * wall),
         "pokes_per_trigger_s": pokes / (n * wall),
         "cpu_us_per_poke": 1e6 * cpu / pokes if pokes else float("nan"),
+        "cpu_us_per_file_s": 1e6 * cpu / (files * wall),
+        "pokes_per_s": pokes / wall,
+        **scanned,
         "sys_cpu_share": system / max(user + system, 1e-9),
         "ctx_switches_per_s": switches / wall,
         **probe.take(),
     }
 
 
+WAITWISE_KINDS = ("waitwise", "batch")
+
+
 async def measure(cfg: dict[str, Any], work: Path) -> dict[str, Any]:
     """Host N triggers, measure the steady window, then (optionally) detection."""
-    n, which, interval = cfg["n"], cfg["which"], cfg["interval"]
-    detecting = cfg["detect"] and interval <= IDLE_INTERVAL
-    paths, staging = stage_files(work, n, create=detecting)
+    which, interval = cfg["which"], cfg["interval"]
+    trickling = cfg.get("trickle")
+    detecting = cfg["detect"] and interval <= IDLE_INTERVAL and not trickling
+    groups, staging, plan = lay_out(cfg, work, detecting)
+    cfg = {**cfg, "n": sum(len(g) if isinstance(g, list) else 1 for g in groups)}
+    cfg["n_triggers"] = len(groups)
+    n, n_triggers, mode = cfg["n"], len(groups), cfg.get("detect_mode")
     counter = PokeCounter()
     counter.install(which)
-    build_workloads(which, paths[:1], interval)  # imports and first-use caches before rss0
+    if cfg.get("count_scans"):
+        ScanCounter.install()
+    build_workloads(which, groups[:1], interval, mode)  # imports and first-use caches before rss0
     rss0 = psutil.Process().memory_info().rss
     t_setup = time.monotonic()
-    runner = hosted_runner(build_workloads(which, paths, interval), interval)
+    workloads = build_workloads(which, groups, interval, mode)
+    runner = hosted_runner(workloads, interval, stamp_yield=bool(cfg.get("stamp_yield")))
     run_task = asyncio.create_task(runner.arun())
     await wait_started(runner, run_task, counter, cfg)
     setup_s = time.monotonic() - t_setup
@@ -300,16 +408,126 @@ async def measure(cfg: dict[str, Any], work: Path) -> dict[str, Any]:
     probe = LoopProbe()
     probe_task = asyncio.create_task(probe.run())
     result = {k: cfg[k] for k in ("which", "n", "interval", "window", "gc_freeze")}
-    result.update(setup_s=setup_s, code=code_under_test())
+    result.update(n_triggers=n_triggers, setup_s=setup_s, code=code_under_test())
     result.update(await steady_window(cfg, counter, probe))
-    result["rss_kib_per_trigger"] = (psutil.Process().memory_info().rss - rss0) / 1024 / n
-    if which == "waitwise":
+    rss = (psutil.Process().memory_info().rss - rss0) / 1024
+    result.update(rss_kib_per_trigger=rss / n_triggers, rss_kib_per_file=rss / n)
+    if which in WAITWISE_KINDS:
         result["batches_total"] = hub_batches()
         result["poke_metric_calls"] = counter.batches  # sink calls carrying waitwise.pokes
     if detecting:
         result.update(await detect(cfg, staging, runner, probe))
+    if trickling:
+        result.update(await trickle(cfg, plan, runner, probe, counter))
     probe_task.cancel()
     result.update(waitwise_origin(cfg))  # last: every module the run needed is loaded
+    return result
+
+
+def lay_out(
+    cfg: dict[str, Any], work: Path, detecting: bool
+) -> tuple[list[Any], Path, list[dict[str, Any]]]:
+    """Return the triggers' paths (:func:`group_paths`), the staging directory, the arrivals."""
+    paths, staging = stage_files(work, cfg["n"], create=detecting, dirs=cfg.get("dirs", 1))
+    if cfg.get("shard"):
+        first, every = cfg["shard"]
+        paths = paths[first::every]
+    groups = group_paths(cfg["which"], paths, cfg.get("per_trigger", 1))
+    if cfg.get("existing_dirs") or cfg.get("trickle"):
+        for directory in sorted({os.path.dirname(path) for path in paths}):
+            os.makedirs(directory, exist_ok=True)
+    plan = plan_trickle(groups, staging, cfg["trickle"]) if cfg.get("trickle") else []
+    return groups, staging, plan
+
+
+def group_paths(which: str, paths: list[str], per_trigger: int) -> list[Any]:
+    """Return one entry per trigger: a path, or for ``batch`` a list of ``per_trigger`` paths."""
+    if which != "batch":
+        return list(paths)
+    return [paths[i : i + per_trigger] for i in range(0, len(paths), per_trigger)]
+
+
+def plan_trickle(groups: list[Any], staging: Path, spec: dict[str, Any]) -> list[dict[str, Any]]:
+    """Create what is present before the triggers start; return the arrivals, in landing order.
+
+    One arrival per trigger: its file (a batch's last member; the others are created now, so
+    the arrival completes it).  Alternately written in place (open, write, pause
+    ``write_s``, write, close: ``IN_CLOSE_WRITE``) and written in ``staging`` then renamed
+    into place (``IN_MOVED_TO``); the order of the triggers is shuffled.
+    """
+    rng = random.Random(spec.get("seed", 0))
+    plan = []
+    for trigger_id, entry in enumerate(groups, start=1):
+        members = [entry] if isinstance(entry, str) else list(entry)
+        for present in members[:-1]:
+            Path(present).write_bytes(b"x")
+        plan.append({"trigger_id": trigger_id, "path": members[-1]})
+    rng.shuffle(plan)
+    for i, arrival in enumerate(plan):
+        if i % 2:
+            staged = staging / f"arrival{i:05d}.tmp"
+            staged.write_bytes(b"xy")
+            arrival.update(kind="rename", staged=str(staged))
+        else:
+            arrival.update(kind="close", staged=None)
+        arrival["gap_s"] = rng.expovariate(1.0 / spec["gap_s"])
+    return plan
+
+
+def land(plan: list[dict[str, Any]], write_s: float, landed: dict[int, float]) -> None:
+    """Land ``plan``'s files one by one (a thread: the loop never waits on it)."""
+    for arrival in plan:
+        time.sleep(arrival["gap_s"])
+        if arrival["staged"]:
+            landed[arrival["trigger_id"]] = time.monotonic()
+            os.rename(arrival["staged"], arrival["path"])
+            continue
+        with open(arrival["path"], "wb", buffering=0) as file:
+            file.write(b"x")
+            time.sleep(write_s)  # being written: must not be reported yet
+            file.write(b"y")
+            landed[arrival["trigger_id"]] = time.monotonic()  # just before the close
+
+
+async def trickle(
+    cfg: dict[str, Any],
+    plan: list[dict[str, Any]],
+    runner: Any,
+    probe: LoopProbe,
+    counter: PokeCounter,
+) -> dict[str, Any]:
+    """Land one file per trigger at spread-out moments; time each until it yields."""
+    spec, landed = cfg["trickle"], dict[int, float]()
+    cpu0, start, pokes0 = time.process_time(), time.monotonic(), counter.count
+    writer = threading.Thread(target=land, args=(plan, spec.get("write_s", 0.02), landed))
+    writer.start()
+    while writer.is_alive():  # noqa: ASYNC110 - a thread, not a task
+        await asyncio.sleep(0.1)
+    limit = time.monotonic() + 3 * cfg["interval"] + 5
+    while len(runner.events.stamps) < len(plan) and time.monotonic() < limit:  # noqa: ASYNC110
+        await asyncio.sleep(0.05)
+    cpu, wall = time.process_time() - cpu0, time.monotonic() - start
+    result: dict[str, Any] = {
+        "arrivals": len(plan),
+        "trickle_s": wall,
+        "trickle_cpu_pct": 100 * cpu / wall,
+        "missed": sum(a["trigger_id"] not in runner.events.stamps for a in plan),
+        "pokes_per_arrival": (counter.count - pokes0) / max(len(plan), 1),
+        **probe.take("trickle_"),
+    }
+    for label, stamps in (("yield", runner.yielded), ("event", runner.events.stamps)):
+        for kind in ("all", "close", "rename"):
+            late = [
+                stamps[a["trigger_id"]] - landed[a["trigger_id"]]
+                for a in plan
+                if a["trigger_id"] in stamps and kind in ("all", a["kind"])
+            ]
+            prefix = f"{label}_" if kind == "all" else f"{label}_{kind}_"
+            result[f"{prefix}p50_s"] = quantile(late, 0.5)
+            result[f"{prefix}p99_s"] = quantile(late, 0.99)
+            result[f"{prefix}max_s"] = max(late, default=math.nan)
+            if kind == "all":
+                result[f"{label}_early"] = sum(t < 0 for t in late)  # before the close
     return result
 
 

@@ -9,7 +9,7 @@ import shutil
 import subprocess
 import time
 from collections import deque
-from typing import Any
+from typing import Any, ClassVar
 
 POKES_METRIC = "waitwise.pokes"  # the counter waitwise sends to Airflow's stats (StatsD name)
 
@@ -45,7 +45,7 @@ class PokeCounter:
 
             stock.glob = counted_glob  # type: ignore[attr-defined,assignment]
             return
-        if which == "waitwise":
+        if which in ("waitwise", "batch"):
             self._install_sink()
 
     def _install_sink(self) -> None:
@@ -58,6 +58,50 @@ class PokeCounter:
         counting = CountingSink(current.metrics, self)
         self._keep = runtime.use_runtime(dataclasses.replace(current, metrics=counting))
         self._keep.__enter__()  # left open: the hosted process exits with os._exit
+
+
+class ScanCounter:
+    """Count ``os.scandir`` and ``os.stat`` calls in this process (wrapped on the ``os`` module).
+
+    waitwise's pooled checks look both up on ``os`` at call time, so the wrappers see every
+    directory listing and every plain-path ``stat``; ``DirEntry.stat()`` (a file found in a
+    listing) is not counted.  Process-wide: anything else listing or stat-ing counts too.
+    """
+
+    _current: ClassVar[ScanCounter | None] = None
+
+    def __init__(self) -> None:
+        self.scandir = 0
+        self.stat = 0
+
+    @classmethod
+    def install(cls) -> ScanCounter:
+        counter = cls._current = cls()
+        real_scandir, real_stat = os.scandir, os.stat
+
+        def scandir(*args: Any, **kwargs: Any) -> Any:
+            counter.scandir += 1
+            return real_scandir(*args, **kwargs)
+
+        def stat(*args: Any, **kwargs: Any) -> Any:
+            counter.stat += 1
+            return real_stat(*args, **kwargs)
+
+        os.scandir, os.stat = scandir, stat
+        return counter
+
+    @classmethod
+    def current(cls) -> ScanCounter | None:
+        return cls._current
+
+    def snapshot(self) -> tuple[int, int]:
+        return self.scandir, self.stat
+
+    def since(self, snapshot: tuple[int, int], seconds: float) -> dict[str, float]:
+        return {
+            "scandir_per_s": (self.scandir - snapshot[0]) / seconds,
+            "stat_per_s": (self.stat - snapshot[1]) / seconds,
+        }
 
 
 class CountingSink:

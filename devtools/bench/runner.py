@@ -63,6 +63,7 @@ REPO = Path(__file__).resolve().parents[2]
 HOSTING_INTERVAL = 3600.0
 WHICH = ("stock", "waitwise")
 FLOOR = "floor"  # the runner alone: a trigger that yields as the files land (see _floor.py)
+BATCH = "batch"  # waitwise's FileBatchTrigger (devtools.bench.pooling)
 LABEL = {
     "stock": "Airflow FileTrigger",
     "waitwise": "FileArrivalTrigger",
@@ -106,6 +107,7 @@ def run_runner_bench(
     pyspy: str | None = None,
     timeout: float = 1200.0,
     waitwise_path: str | Path | None = None,
+    extra: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Measure N ``which`` triggers ("stock", "waitwise" or "floor") in a fresh runner process.
 
@@ -119,9 +121,11 @@ def run_runner_bench(
         needs ``py-spy`` on PATH or in ``$PY_SPY``.
     :param waitwise_path: import waitwise from this ``pip install --target`` directory
         instead of the editable install (see the module docstring).
+    :param extra: more keys for the child's config (``which="batch"``, ``per_trigger``,
+        ``dirs``, ``trickle``...: :mod:`devtools.bench._hosted`'s docstring).
     """
-    if which not in (*WHICH, FLOOR):
-        raise ValueError(f"which must be one of {(*WHICH, FLOOR)}, got {which!r}")
+    if which not in (*WHICH, FLOOR, BATCH):
+        raise ValueError(f"which must be one of {(*WHICH, FLOOR, BATCH)}, got {which!r}")
     site = str(Path(waitwise_path).resolve()) if waitwise_path else None
     if site and not (Path(site) / "waitwise" / "triggers" / "__init__.py").is_file():
         raise ValueError(f"no waitwise installed in {site} (pip install --target {site} ...)")
@@ -135,6 +139,7 @@ def run_runner_bench(
         "profile": profile,
         "pyspy": pyspy,
         "waitwise_path": site,
+        **(extra or {}),
     }
     with tempfile.TemporaryDirectory(prefix="waitwise-runner-bench-") as tmp:
         out = Path(tmp) / "result.json"
