@@ -567,7 +567,8 @@ class HttpConditionTrigger(PolicyTrigger):
         extra headers), read by id in the triggerer.
     :param endpoint: the path joined to the connection's base URL (templated).
     :param method: ``GET`` (default), ``HEAD`` or ``POST``.
-    :param params: query parameters (values: strings, numbers, or lists of them; templated).
+    :param request_params: query parameters (values: strings, numbers, or lists of them;
+        templated; HttpSensor's name).
     :param json: a JSON body (``POST``; templated).
     :param data: a raw string body or form fields (``POST``; templated).
     :param headers: non-secret headers; a name like ``Authorization`` or ``X-Api-Key`` is
@@ -587,7 +588,7 @@ class HttpConditionTrigger(PolicyTrigger):
         http_conn_id: str,
         endpoint: str,
         method: str = "GET",
-        params: Mapping[str, Any] | None = None,
+        request_params: Mapping[str, Any] | None = None,
         json: Any = None,
         data: str | Mapping[str, Any] | None = None,
         headers: Mapping[str, str] | None = None,
@@ -599,7 +600,8 @@ class HttpConditionTrigger(PolicyTrigger):
         with rebuilding(type(self)):
             super().__init__(WaitSpec.from_config(wait))
             self.http_conn_id = check_conn_id("http_conn_id", http_conn_id)
-            self.endpoint, self.params, self.json, self.data = endpoint, params, json, data
+            self.endpoint, self.request_params = endpoint, request_params
+            self.json, self.data = json, data
             self.method, self.headers = method, headers
             self.expect_status, self.condition = expect_status, condition
             self.request_timeout_s = request_timeout_s
@@ -611,7 +613,7 @@ class HttpConditionTrigger(PolicyTrigger):
         return check_http_options(
             endpoint=self.endpoint,
             method=self.method,
-            params=self.params,
+            params=self.request_params,
             json_body=self.json,
             data=self.data,
             headers=self.headers,
@@ -630,7 +632,7 @@ class HttpConditionTrigger(PolicyTrigger):
             "http_conn_id": self.http_conn_id,
             "endpoint": self.endpoint,
             "method": checked.method,
-            "params": _plain(self.params),
+            "request_params": _plain(self.request_params),
             "json": _plain(self.json),
             "data": _plain(self.data),
             "headers": dict(checked.headers) or None,

@@ -245,7 +245,7 @@ async def test_the_request_carries_the_connection_and_the_sensor_arguments(
     trigger = make(
         endpoint="search",
         method="POST",
-        params={"day": "2024-01-01", "tag": ["a", "b"]},
+        request_params={"day": "2024-01-01", "tag": ["a", "b"]},
         json={"q": 1},
         headers={"X-Team": "data"},
         condition=READY,
@@ -410,7 +410,7 @@ async def test_a_rendered_endpoint_is_checked_again_in_the_triggerer() -> None:
 
 def test_serialize_round_trips_through_json() -> None:
     trigger = make(
-        params={"a": 1},
+        request_params={"a": 1},
         headers={"X-Team": "data"},
         expect_status=[204, 200],
         condition=READY,
@@ -439,7 +439,7 @@ def test_serialize_round_trips_through_json() -> None:
         ({"request_timeout_s": 0}, "request_timeout_s must be seconds"),
         ({"condition": {"path": "status", "op": "=="}}, "condition.path"),
         ({"http_conn_id": "bad id!"}, "http_conn_id must be a connection id"),
-        ({"params": {"a": {"b": 1}}}, "params"),
+        ({"request_params": {"a": {"b": 1}}}, "params"),
         ({"verb": "GET"}, "unknown wait argument"),
     ],
 )
