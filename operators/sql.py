@@ -19,6 +19,7 @@ from waitwise.triggers.sql import (
     Statement,
     check_sql_arguments,
     classify_error,
+    describe_error,
     run_statement,
 )
 
@@ -109,6 +110,19 @@ class SqlConditionSensor(PolicySensor):
 
         A transient error is logged and counts as "not yet"; a permanent one fails the try.
         """
+        try:
+            cell = self._check_once()
+        except Exception as exc:
+            verdict = classify_error(exc)
+            if verdict.error_class is ErrorClass.TRANSIENT:
+                self.log.warning("Check failed (%s), poking again: %s", verdict.reason, exc)
+                return False
+            raise AirflowException(f"{self.task_id}: {describe_error(exc, verdict)}") from exc
+        self.log.info("First cell %r; condition %s", cell, self.condition.describe())
+        return self.condition.holds(cell)
+
+    def _check_once(self) -> object:
+        """Open a connection through the hook, run the statement, close it (blocking)."""
         from airflow.sdk import BaseHook
 
         statement = Statement(
@@ -123,14 +137,6 @@ class SqlConditionSensor(PolicySensor):
         try:
             hook.set_autocommit(conn, False)
             postgres = connection.conn_type in ("postgres", "postgresql")
-            cell = run_statement(conn, statement, postgres=postgres)
-        except Exception as exc:
-            verdict = classify_error(exc)
-            if verdict.error_class is ErrorClass.TRANSIENT:
-                self.log.warning("Check failed (%s), poking again: %s", verdict.reason, exc)
-                return False
-            raise AirflowException(f"{self.task_id}: {exc} [{verdict.reason}]") from exc
+            return run_statement(conn, statement, postgres=postgres)
         finally:
             conn.close()
-        self.log.info("First cell %r; condition %s", cell, self.condition.describe())
-        return self.condition.holds(cell)

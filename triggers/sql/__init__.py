@@ -25,6 +25,7 @@ from waitwise.triggers.sql.rules import (
     check_parameters,
     check_sql,
     classify_error,
+    describe_error,
 )
 from waitwise.triggers.sql.trigger import (
     DEFAULT_QUERY_TIMEOUT,
@@ -52,5 +53,6 @@ __all__ = [
     "check_sql_arguments",
     "classify_error",
     "connection_cap",
+    "describe_error",
     "run_statement",
 ]

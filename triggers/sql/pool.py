@@ -43,6 +43,7 @@ from waitwise.triggers.sql.rules import (
     ErrorClass,
     SqlCheckError,
     classify_error,
+    describe_error,
     first_cell,
     json_cell,
 )
@@ -382,12 +383,7 @@ def judge(query: SqlQuery, cell: object, now: float) -> ProbeResult:
 
 def _as_result(query: SqlQuery, exc: BaseException) -> BaseException:
     verdict = classify_error(exc)
-    code = f" (SQLSTATE {verdict.sqlstate})" if verdict.sqlstate else ""
-    text = f"{query.conn_id}: {type(exc).__name__}{code}: {str(exc).strip()}"
-    if verdict.error_class is ErrorClass.TRANSIENT:
-        error: BaseException = ProbeError(f"{text} [{verdict.reason}; retried]")
-        error.__cause__ = exc
-        return error
-    error = SqlCheckError(f"{text} [{verdict.reason}; not retried]")
+    text = f"{query.conn_id}: {describe_error(exc, verdict)}"
+    error = ProbeError(text) if verdict.error_class is ErrorClass.TRANSIENT else SqlCheckError(text)
     error.__cause__ = exc
     return error

@@ -47,6 +47,7 @@ __all__ = [
     "check_sql",
     "classify_error",
     "count_statements",
+    "describe_error",
     "first_cell",
     "json_cell",
     "sqlstate_of",
@@ -421,6 +422,13 @@ def classify_error(exc: BaseException) -> Verdict:
     if "DatabaseError" in names or names[:2] == ["Error", "Exception"]:  # a driver's own
         return Verdict(ErrorClass.TRANSIENT, "database error", state)
     return Verdict(ErrorClass.PERMANENT, "not a database error", state)
+
+
+def describe_error(exc: BaseException, verdict: Verdict) -> str:
+    """Return ``exc`` for people: ``Class (SQLSTATE code): message [reason; retried or not]``."""
+    code = f" (SQLSTATE {verdict.sqlstate})" if verdict.sqlstate else ""
+    retried = "retried" if verdict.error_class is ErrorClass.TRANSIENT else "not retried"
+    return f"{type(exc).__name__}{code}: {str(exc).strip()} [{verdict.reason}; {retried}]"
 
 
 def _by_sqlstate(state: str | None) -> Verdict | None:
