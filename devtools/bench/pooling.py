@@ -327,10 +327,9 @@ def landing_table(rows: dict[str, dict[str, Any]], n: int, title: str | None = N
         [label, *(fmt(row.get(key)) for _, key, fmt in LANDING_COLUMNS)]
         for label, row in rows.items()
     ]
-    labels = list(rows)
-    per_file = rows[labels[2]] if len(labels) > 2 else None
-    for label in labels[:2]:
-        if per_file is None:
+    per_file = next((row for row in rows.values() if row["which"] == "waitwise"), None)
+    for label in [label for label, row in rows.items() if row["which"] == "batch"]:
+        if per_file is None:  # the tuning table: batch rows only
             break
         body.append(
             [
