@@ -159,6 +159,9 @@ class PolicySensor(BaseSensorOperator):
     :param deferrable: wait in the triggerer (default).  ``False`` runs Airflow's classic
         ``poke``/``reschedule`` modes with the same check (no history or breaker).
     :param start_from_trigger: skip the worker at the start as well (default when deferrable).
+    :param scheduled_at: when the data was due (templated; default: the run's data interval
+        end, else its ``run_after``).  Learning counts arrivals from it; set it when the data
+        is due at another time, e.g. ``"{{ data_interval_end + macros.timedelta(hours=6) }}"``.
     """
 
     def __init__(
@@ -170,6 +173,7 @@ class PolicySensor(BaseSensorOperator):
         store: Mapping[str, Any] | None = None,
         deferrable: bool = True,
         start_from_trigger: bool | None = None,
+        scheduled_at: str = SCHEDULED_AT,
         **kwargs: Any,
     ) -> None:
         self.profile = get_profile(profile) if profile is not None else None
@@ -189,7 +193,11 @@ class PolicySensor(BaseSensorOperator):
                 f"poll={self.policy!r} learns from a source's history: set source=<name>"
             )
         self.store = dict(check_store(store if store is not None else {"kind": "airflow"}))
-        self.scheduled_at = SCHEDULED_AT
+        if not isinstance(scheduled_at, str) or not scheduled_at.strip():
+            raise PolicyConfigError(
+                f"scheduled_at must be a template or timestamp string, got {scheduled_at!r}"
+            )
+        self.scheduled_at = scheduled_at
         self.deferrable = deferrable
         self.start_from_trigger = deferrable if start_from_trigger is None else start_from_trigger
         if self.start_from_trigger and not deferrable:

@@ -21,6 +21,9 @@ PURE_PATHS = [
     "triggers/profiles.py",
     "triggers/report/summary.py",
     "triggers/report/render.py",
+    "triggers/simulate/scenarios.py",
+    "triggers/simulate/demo.py",
+    "triggers/simulate/history.py",
     "triggers/spec.py",
 ]
 

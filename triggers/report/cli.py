@@ -53,6 +53,9 @@ def _parser() -> argparse.ArgumentParser:
         help="a custom profile's reliability, e.g. partner_feed=0.8 (presets are known)",
     )
     report.add_argument("--html", type=Path, help="also write the HTML page here")
+    from waitwise.triggers.simulate.cli import add_parser as add_simulate
+
+    add_simulate(commands)
     return parser
 
 
@@ -112,6 +115,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run ``waitwise <command>``; return the exit status."""
     parser = _parser()
     args = parser.parse_args(argv)
+    if args.command == "simulate":
+        from waitwise.triggers.simulate.cli import run as simulate
+
+        return simulate(args)
     if not 0 < args.days < 36_500:
         parser.error(f"--days must be in (0, 36500), got {args.days!r}")
     targets = _targets(args.target, parser)
