@@ -276,7 +276,8 @@ def _sample_connections(pg: PostgresServer, stop: threading.Event, seen: list[in
                 cur.execute(
                     "select count(*) from pg_stat_activity where application_name = %s", (APP,)
                 )
-                seen.append(int(cur.fetchone()[0]))
+                (count,) = cur.fetchone() or (0,)
+                seen.append(int(count))
                 stop.wait(0.01)
     finally:
         conn.close()
@@ -284,7 +285,7 @@ def _sample_connections(pg: PostgresServer, stop: threading.Event, seen: list[in
 
 async def test_many_sensors_share_at_most_four_connections(pg: PostgresServer) -> None:
     n = 300
-    stop, seen = threading.Event(), []
+    stop, seen = threading.Event(), list[int]()
     observer = threading.Thread(target=_sample_connections, args=(pg, stop, seen))
     observer.start()
     sql = "select %(i)s < 0 from pg_sleep(0.002)"  # never true, ~2 ms a check
