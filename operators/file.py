@@ -6,6 +6,7 @@ a set of related files in one task.
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import os
 from collections.abc import Sequence
@@ -17,6 +18,13 @@ from waitwise.operators.base import PolicySensor
 from waitwise.triggers import FileArrivalTrigger, FileBatchTrigger, PolicyConfigError
 from waitwise.triggers.batch import BatchQuery, check_complete, check_filepaths
 from waitwise.triggers.file import FileQuery, check, check_all, check_file_options, resolve_query
+from waitwise.triggers.objectstore import (
+    ObjectQuery,
+    ObjectUrl,
+    check_location,
+    check_locations,
+    probe_once,
+)
 
 
 class _FileSensor(PolicySensor):
@@ -31,14 +39,18 @@ class _FileSensor(PolicySensor):
         recursive: bool,
         confine: bool,
         detect: str,
+        conn_id: str | None,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
-        check_file_options(fs_conn_id, recursive=recursive, confine=confine, detect=detect)
+        check_file_options(
+            fs_conn_id, recursive=recursive, confine=confine, detect=detect, conn_id=conn_id
+        )
         self.fs_conn_id = fs_conn_id
         self.recursive = recursive
         self.confine = confine
         self.detect = detect
+        self.conn_id = conn_id
 
     def _start_from_trigger(self) -> None:
         self.start_trigger_args = StartTriggerArgs(
@@ -56,6 +68,7 @@ class _FileSensor(PolicySensor):
             "recursive": self.recursive,
             "confine": self.confine,
             **({"detect": self.detect} if self.detect != "auto" else {}),
+            **({"conn_id": self.conn_id} if self.conn_id is not None else {}),
         }
 
     def trigger_kwargs(self, *, started_at: float | None) -> dict[str, Any]:
@@ -73,8 +86,18 @@ class _FileSensor(PolicySensor):
         )
         return None  # unreachable: defer() raises TaskDeferred
 
+    def _objects(self, filepaths: Sequence[str]) -> list[ObjectQuery] | None:
+        """Return the object queries of ``filepaths`` if they are URLs, else ``None``."""
+        where = check_locations("filepaths", filepaths, self.conn_id)
+        urls = [url for url in where if isinstance(url, ObjectUrl)]
+        if not urls:
+            return None
+        return [ObjectQuery(u.scheme, self.conn_id, u.bucket, u.key) for u in urls]
+
     def _queries(self, filepaths: Sequence[str]) -> list[FileQuery]:
         """Resolve ``filepaths`` on a worker (``deferrable=False``): the trigger's rules."""
+        where = check_locations("filepaths", filepaths, self.conn_id)
+        filepaths = [path for path in where if isinstance(path, str)]
         base = ""
         if not all(os.path.isabs(path) for path in filepaths):
             from airflow.providers.standard.hooks.filesystem import FSHook
@@ -112,6 +135,10 @@ class FileArrivalSensor(_FileSensor):
     :param detect: how arrivals are seen: ``auto`` (default: inotify events on local
         filesystems, with the policy's schedule as a safety poll; polling alone on network
         and FUSE filesystems), ``events`` (inotify wherever it can be set up) or ``poll``.
+    :param conn_id: for an object URL (``s3://bucket/in/{{ ds_nodash }}/*.csv``, any scheme
+        Airflow's ``ObjectStoragePath`` knows from an installed provider): its connection
+        (default: the scheme's, ``aws_default``).  The event's ``found`` gives each object's
+        URL, ``size``, ``mtime`` (last modified) and ``etag``.
 
     Every other keyword is :class:`~waitwise.operators.base.PolicySensor`'s (``poll``,
     ``profile``, ``source``, ``store``, ``deferrable``, ``start_from_trigger``) or Airflow's
@@ -130,15 +157,22 @@ class FileArrivalSensor(_FileSensor):
         recursive: bool = False,
         confine: bool = True,
         detect: str = "auto",
+        conn_id: str | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(
-            fs_conn_id=fs_conn_id, recursive=recursive, confine=confine, detect=detect, **kwargs
+            fs_conn_id=fs_conn_id,
+            recursive=recursive,
+            confine=confine,
+            detect=detect,
+            conn_id=conn_id,
+            **kwargs,
         )
         if not isinstance(filepath, str) or not filepath.strip():
             raise PolicyConfigError(
                 f"{self.task_id}: filepath must be a non-empty string, got {filepath!r}"
             )
+        check_location(f"{self.task_id}: filepath", filepath, conn_id)
         self.filepath = filepath
         self._start_from_trigger()
 
@@ -152,6 +186,13 @@ class FileArrivalSensor(_FileSensor):
 
     def poke(self, context: Any) -> bool:
         """Check once on a worker (``deferrable=False`` only): same rule as the trigger."""
+        objects = self._objects([self.filepath])
+        if objects is not None:
+            self.log.info("Poking for %s", objects[0].pattern)
+            (found,) = asyncio.run(probe_once(objects))
+            if isinstance(found, BaseException):
+                raise found
+            return bool(found)
         (query,) = self._queries([self.filepath])
         self.log.info("Poking for %s", query.pattern)
         return bool(check(query))
@@ -170,7 +211,8 @@ class FileBatchSensor(_FileSensor):
     its message, the entries with no file.
 
     Takes :class:`FileArrivalSensor`'s other parameters (``fs_conn_id``, ``recursive``,
-    ``confine``, ``detect``) and :class:`~waitwise.operators.base.PolicySensor`'s.
+    ``confine``, ``detect``, ``conn_id`` for object URLs: all entries URLs, or none) and
+    :class:`~waitwise.operators.base.PolicySensor`'s.
     """
 
     template_fields: Sequence[str] = ("filepaths", "scheduled_at")
@@ -186,12 +228,19 @@ class FileBatchSensor(_FileSensor):
         recursive: bool = False,
         confine: bool = True,
         detect: str = "auto",
+        conn_id: str | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(
-            fs_conn_id=fs_conn_id, recursive=recursive, confine=confine, detect=detect, **kwargs
+            fs_conn_id=fs_conn_id,
+            recursive=recursive,
+            confine=confine,
+            detect=detect,
+            conn_id=conn_id,
+            **kwargs,
         )
         self.filepaths = check_filepaths(filepaths)
+        check_locations(f"{self.task_id}: filepaths", self.filepaths, conn_id)
         check_complete(complete)
         self.complete = complete
         self._start_from_trigger()
@@ -207,10 +256,16 @@ class FileBatchSensor(_FileSensor):
 
     def poke(self, context: Any) -> bool:
         """Check the set once on a worker (``deferrable=False`` only): the trigger's rule."""
-        members = tuple(self._queries(self.filepaths))
-        batch = BatchQuery(members, check_complete(self.complete), "poll", self.now)
-        self.log.info("Poking for %d entries (%s)", len(members), self.complete)
-        result = batch.combine(check_all(members))
+        need = check_complete(self.complete)
+        self.log.info("Poking for %d entries (%s)", len(self.filepaths), self.complete)
+        objects = self._objects(self.filepaths)
+        if objects is not None:
+            (result,) = asyncio.run(
+                probe_once([BatchQuery(tuple(objects), need, "poll", self.now)])
+            )
+        else:
+            members = tuple(self._queries(self.filepaths))
+            result = BatchQuery(members, need, "poll", self.now).combine(check_all(members))
         if isinstance(result, BaseException):
             raise result
         return bool(result)

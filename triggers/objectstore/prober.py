@@ -32,7 +32,7 @@ from waitwise.triggers.objectstore.s3 import S3Lister
 
 __all__ = ["MAX_LISTINGS", "S3_SCHEMES", "ObjectGroup", "ObjectProber"]
 
-MAX_LISTINGS: Final = 32
+MAX_LISTINGS: Final = 4
 S3_SCHEMES: Final = frozenset({"s3", "s3a", "s3n"})
 
 

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import importlib
 import logging
 from typing import Any, Final
 
@@ -65,6 +66,7 @@ def classify(exc: BaseException, where: str) -> BaseException:
         HTTPClientError,
         NoCredentialsError,
     )
+    from botocore.exceptions import ConnectionError as BotoConnectionError
 
     if isinstance(exc, ClientError):
         error = exc.response.get("Error", {})
@@ -77,7 +79,7 @@ def classify(exc: BaseException, where: str) -> BaseException:
     if isinstance(exc, NoCredentialsError):
         return _final(f"{where}: no AWS credentials in the connection or the environment",
                       "NoCredentials", exc)  # fmt: skip
-    if isinstance(exc, HTTPClientError | TimeoutError | ConnectionError):
+    if isinstance(exc, BotoConnectionError | HTTPClientError | TimeoutError | ConnectionError):
         return _transient(f"{where}: {type(exc).__name__}: {exc}", type(exc).__name__, exc)
     return exc
 
@@ -122,11 +124,15 @@ class S3Lister:
             raise
 
     async def _build(self, conn_id: str | None) -> Any:
+        conn = await _connection(conn_id)
+        # Importing the provider, botocore and aiohttp (which builds SSL contexts as it is
+        # imported), the session factory (which may call STS) and the files a client reads
+        # (S3's service model, endpoint rules) all block, ~1 s on a busy machine: they run in
+        # a worker thread, leaving ~40 ms of client building on the loop.
+        wrapper, session = await asyncio.to_thread(_session, conn)
         from aiobotocore.config import AioConfig  # type: ignore[import-untyped]
         from botocore import UNSIGNED  # type: ignore[import-untyped]
 
-        wrapper = await _connection(conn_id)
-        session = await asyncio.to_thread(_session, wrapper)  # may call STS: off the loop
         options: dict[str, Any] = {
             "retries": {"max_attempts": 1, "mode": "standard"},
             "connect_timeout": CONNECT_TIMEOUT_S,
@@ -193,8 +199,7 @@ def _entries(page: dict[str, Any]) -> list[ObjectEntry]:
 
 
 async def _connection(conn_id: str | None) -> Any:
-    """Return the provider's view of connection ``conn_id`` (read with the async API)."""
-    from airflow.providers.amazon.aws.utils.connection_wrapper import AwsConnectionWrapper
+    """Return connection ``conn_id`` (async API), ``None`` for a missing default one."""
     from airflow.sdk import BaseHook
     from airflow.sdk.exceptions import AirflowNotFoundException
 
@@ -205,14 +210,51 @@ async def _connection(conn_id: str | None) -> Any:
             raise
         log.info("No connection %r: using the environment's AWS credentials", DEFAULT_CONN_ID)
         conn = None
-    return AwsConnectionWrapper(conn=conn)
+    return conn
 
 
-def _session(wrapper: Any) -> Any:
-    """Return an aiobotocore session for ``wrapper`` (blocking: may assume a role via STS)."""
+def _session(conn: Any) -> tuple[Any, Any]:
+    """Return the provider's view of ``conn`` and an aiobotocore session for it (blocking).
+
+    Its data loader (the provider's, shared by every session) is warmed first: a throwaway
+    sync client of the same service reads and caches the files an async client would read on
+    the loop.
+    """
     from airflow.providers.amazon.aws.hooks.base_aws import BaseSessionFactory
+    from airflow.providers.amazon.aws.utils.connection_wrapper import AwsConnectionWrapper
 
+    for module in _CLIENT_MODULES:  # imported here, not on the loop at the first request
+        importlib.import_module(module)
+    wrapper = AwsConnectionWrapper(conn=conn)
     factory = BaseSessionFactory(
         conn=wrapper, region_name=wrapper.region_name, config=wrapper.botocore_config
     )
-    return factory.create_session(deferrable=True)
+    session = factory.create_session(deferrable=True)
+    _warm(session.get_component("data_loader"), wrapper.region_name or "us-east-1")
+    return wrapper, session
+
+
+_WARMED: set[int] = set()
+_CLIENT_MODULES: Final = (
+    "aiohttp",
+    "aiobotocore.args",
+    "aiobotocore.client",
+    "aiobotocore.config",
+    "aiobotocore.endpoint",
+    "aiobotocore.httpsession",
+    "aiobotocore.parsers",
+    "aiobotocore.response",
+    "aiobotocore.retries.standard",
+)
+
+
+def _warm(loader: Any, region: str) -> None:
+    """Build one sync S3 client on ``loader`` (blocking) so its files are cached."""
+    if id(loader) in _WARMED:
+        return
+    import botocore.session  # type: ignore[import-untyped]
+
+    sync = botocore.session.Session()
+    sync.register_component("data_loader", loader)
+    sync.create_client("s3", region_name=region, aws_access_key_id="-", aws_secret_access_key="-")
+    _WARMED.add(id(loader))
