@@ -26,7 +26,14 @@ from waitwise.triggers.base import PolicyTrigger, rebuilding
 from waitwise.triggers.engine.probe import Prober
 from waitwise.triggers.engine.progress import ProbeResult
 from waitwise.triggers.errors import PolicyConfigError
-from waitwise.triggers.filescan import MAX_FOUND, FileQuery, check, check_all, within
+from waitwise.triggers.filescan import (
+    MAX_FOUND,
+    FileQuery,
+    Unfinished,
+    check,
+    check_all,
+    within,
+)
 from waitwise.triggers.objectstore import (
     OBJECT_PROBER,
     ObjectQuery,
@@ -133,9 +140,9 @@ class FileProber:
         flat = [m for query in queries for m in _members(query)]
         extra = [_members(query) for query in looks]
         every = (*flat, *(m for members in extra for m in members))
-        writing = _writing({q.directory for q in every if q.directory is not None})
+        hidden = _hidden({q.directory for q in every if q.directory is not None})
         answered, included = await asyncio.to_thread(
-            _check_with_looks, flat, extra, writing, self._mtimes
+            _check_with_looks, flat, extra, hidden, self._mtimes
         )
         results = _combine(queries, answered[: len(flat)])
         seen: list[ProbeResult | None] = []
@@ -151,7 +158,10 @@ class FileProber:
     async def subscribe(
         self, query: FileQuery | QueryGroup, wake: Callable[[], None]
     ) -> Callable[[], None] | None:
-        """Call ``wake`` when a file lands in one of ``query``'s directories; return the undo.
+        """Call ``wake`` when a file ``query`` matches lands; return the undo.
+
+        One subscription per directory and name pattern of the query: an event for another
+        name in the directory does not wake this wait.
 
         ``None`` when events are off for it: ``detect="poll"``, no directory a listing can
         answer from (a glob in a directory part, ``recursive``), or the directories cannot
@@ -159,15 +169,15 @@ class FileProber:
         """
         mode = getattr(query, "detect", "auto")
         members = _members(query)
-        directories = sorted({m.directory for m in members if m.directory is not None})
-        if mode == "poll" or not directories:
+        watched = sorted({(m.directory, m.name) for m in members if m.directory is not None})
+        if mode == "poll" or not watched:
             return None
         try:
             from waitwise.triggers.notify import events_for_loop
         except ImportError:  # not Linux: asyncinotify is not installed
             return None
         events = events_for_loop()
-        subs = [await events.asubscribe(d, wake, mode) for d in directories]  # type: ignore[arg-type]
+        subs = [await events.asubscribe(d, wake, mode, name) for d, name in watched]  # type: ignore[arg-type]
         live = [sub for sub in subs if sub is not None]
         if not live:
             return None
@@ -206,7 +216,7 @@ def _combine(
 def _check_with_looks(
     flat: list[FileQuery],
     extra: list[tuple[FileQuery, ...]],
-    writing: dict[str, frozenset[str]],
+    hidden: dict[str, Unfinished],
     mtimes: dict[str, int],
 ) -> tuple[list[ProbeResult], list[bool]]:
     """Return the results of ``flat``, then of the looks (``extra``) on changed directories.
@@ -226,18 +236,18 @@ def _check_with_looks(
             changed.add(directory)
     included = [any(q.directory in changed for q in members) for members in extra]
     more = [q for members, look in zip(extra, included, strict=True) if look for q in members]
-    return check_all([*flat, *more], writing), included
+    return check_all([*flat, *more], hidden), included
 
 
-def _writing(directories: set[str]) -> dict[str, frozenset[str]]:
-    """Return, per watched directory, the files inotify saw being written (on the loop)."""
+def _hidden(directories: set[str]) -> dict[str, Unfinished]:
+    """Return, per watched directory, what inotify knows of unfinished files (on the loop)."""
     try:
         from waitwise.triggers.notify import events_for_loop
     except ImportError:
         return {}
     events = events_for_loop()
-    found = {d: events.writing(d) for d in directories}
-    return {d: names for d, names in found.items() if names}
+    found = {d: events.unfinished(d) for d in directories}
+    return {d: unfinished for d, unfinished in found.items() if unfinished is not None}
 
 
 class FileArrivalTrigger(PolicyTrigger):

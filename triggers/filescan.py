@@ -15,9 +15,8 @@ the directory).  Other queries (a glob in a directory part, ``recursive``) go th
 
 Results follow Airflow's ``FileSensor`` rule (a regular file counts; so does a directory
 holding a file somewhere below it) and glob's (``*`` does not match a leading ``.`` unless
-the pattern's name starts with one; names sorted).  Files named in ``writing`` (per
-directory: being written, as inotify saw them) are left out, so a file is reported once
-complete.
+the pattern's name starts with one; names sorted).  Files a directory's :class:`Unfinished`
+hides (being written, as inotify saw them) are left out, so a file is reported once complete.
 """
 
 from __future__ import annotations
@@ -34,7 +33,16 @@ from waitwise.triggers.engine.progress import ProbeResult
 from waitwise.triggers.errors import ProbeError
 from waitwise.triggers.events import FoundItem
 
-__all__ = ["LIST_FROM", "MAX_FOUND", "FileQuery", "check", "check_all", "scan_directory"]
+__all__ = [
+    "LIST_FROM",
+    "MAX_FOUND",
+    "FileQuery",
+    "Hidden",
+    "Unfinished",
+    "check",
+    "check_all",
+    "scan_directory",
+]
 
 MAX_FOUND: Final = 100
 """At most this many files are reported for one glob query (a batch member may ask more)."""
@@ -42,10 +50,32 @@ MAX_FOUND: Final = 100
 LIST_FROM: Final = 4
 """Distinct plain paths in one directory from which one listing beats a ``stat`` each."""
 
-Writing = Mapping[str, frozenset[str]]
-"""Per directory, the names of files still being written (left out of every result)."""
 
-_NOTHING: Final[frozenset[str]] = frozenset()
+@dataclass(frozen=True, slots=True)
+class Unfinished:
+    """What an inotify watch on a directory knows of files not yet complete.
+
+    :param writing: names written and not yet closed.
+    :param completed: names closed after writing, renamed into place or linked, since
+        ``since`` (the oldest are forgotten past a cap).
+    :param since: when the watch began (epoch seconds).
+
+    :meth:`hides` a file being written, and a file modified since the watch began whose
+    completion the watch has not seen yet (its events not read yet, say): its close or
+    rename will wake the waits on it.  A file older than the watch is reported as found.
+    """
+
+    writing: frozenset[str]
+    completed: frozenset[str]
+    since: float
+
+    def hides(self, name: str, mtime: float) -> bool:
+        """Return whether the file ``name``, modified at ``mtime``, must not be reported yet."""
+        return name in self.writing or (mtime >= self.since and name not in self.completed)
+
+
+Hidden = Mapping[str, Unfinished]
+"""Per directory, what its watch knows of unfinished files."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -105,7 +135,7 @@ def check(query: FileQuery) -> list[FoundItem]:
     return _confined(query, found)
 
 
-def check_all(queries: Sequence[FileQuery], writing: Writing | None = None) -> list[ProbeResult]:
+def check_all(queries: Sequence[FileQuery], hidden: Hidden | None = None) -> list[ProbeResult]:
     """Check each distinct query once, pooled by directory; results in the order of ``queries``.
 
     A failure is returned in place of its query's result, never raised: an ``OSError`` as a
@@ -114,12 +144,12 @@ def check_all(queries: Sequence[FileQuery], writing: Writing | None = None) -> l
     such as one holding a NUL byte or a character the filesystem encoding cannot encode).
     A directory that cannot be listed fails only the queries on it.
     """
-    writing = writing or {}
+    hidden = hidden or {}
     distinct = {query.key: query for query in queries}
     answers: dict[tuple[str, bool, str | None, int], ProbeResult] = {}
     for directory, members in _listed(list(distinct.values())).items():
         listing = _list(directory)
-        hide = writing.get(directory, _NOTHING)
+        hide = hidden.get(directory)
         for query in members:
             if isinstance(listing, ProbeError):
                 answers[query.key] = listing
@@ -127,8 +157,7 @@ def check_all(queries: Sequence[FileQuery], writing: Writing | None = None) -> l
                 answers[query.key] = _guarded(_from_listing, query, listing, hide)
     for key, query in distinct.items():
         if key not in answers:
-            hide = writing.get(query.directory or "", _NOTHING)
-            answers[key] = _guarded(_alone, query, hide)
+            answers[key] = _guarded(_alone, query, hidden.get(query.directory or ""))
     return [answers[query.key] for query in queries]
 
 
@@ -169,30 +198,33 @@ def _guarded(check_one: Callable[..., list[FoundItem]], *args: Any) -> ProbeResu
         return exc
 
 
-def _alone(query: FileQuery, hide: frozenset[str]) -> list[FoundItem]:
-    found = check(query)
-    if hide:
-        found = [item for item in found if os.path.basename(item["path"]) not in hide]
-    return found
+def _alone(query: FileQuery, hide: Unfinished | None) -> list[FoundItem]:
+    return _shown(check(query), hide)
+
+
+def _shown(found: list[FoundItem], hide: Unfinished | None) -> list[FoundItem]:
+    if hide is None:
+        return found
+    return [f for f in found if not hide.hides(os.path.basename(f["path"]), f["mtime"])]
 
 
 def _from_listing(
     query: FileQuery,
     listing: dict[str, os.DirEntry[str]],
-    hide: frozenset[str],
+    hide: Unfinished | None,
 ) -> list[FoundItem]:
     if b"\0" in os.fsencode(query.pattern):  # what os.stat would raise: the path cannot work
         raise ValueError(f"embedded null byte in {query.pattern!r}")
     name = query.name
     if not query.magic:
         entry = listing.get(name)
-        return [] if entry is None or name in hide else _confined(query, _files_of(entry))
+        return [] if entry is None else _shown(_confined(query, _files_of(entry)), hide)
     hidden_ok = name.startswith(".")
     found: list[FoundItem] = []
     for match in sorted(fnmatch.filter(listing, name)):
-        if (match.startswith(".") and not hidden_ok) or match in hide:
+        if match.startswith(".") and not hidden_ok:
             continue
-        found.extend(_files_of(listing[match]))
+        found.extend(_shown(_files_of(listing[match]), hide))
         if len(found) >= query.limit:
             found = found[: query.limit]
             break

@@ -30,15 +30,19 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import errno
+import fnmatch
 import functools
+import glob
 import logging
 import os
 import threading
+import time
 import weakref
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Final, Literal
 
+from waitwise.triggers.filescan import Unfinished
 from waitwise.triggers.mounts import (
     MOUNTINFO,
     REMOTE_FSTYPES,
@@ -137,15 +141,28 @@ class _Dir:
     spellings: set[str] = field(default_factory=set)
     callbacks: dict[Subscription, Callable[[], None]] = field(default_factory=dict)
     writing: set[str] = field(default_factory=set)
+    completed: dict[str, None] = field(default_factory=dict)  # an ordered set, oldest first
+    since: float = field(default_factory=time.time)  # when the watch began (wall clock)
     created: str | None = None  # the last IN_CREATE's name, until the next event
     pending: bool = False
+    woken_all: bool = False  # overflow, or the directory itself went: every subscriber
+    woken: set[str] = field(default_factory=set)  # names completed since the last flush
 
     def note(self, mask: int, name: str, cap: int) -> bool:
-        """Track whether ``name`` is being written; return True if ``cap`` forced a clear."""
+        """Track whether ``name`` is being written; return True if ``cap`` forced a clear.
+
+        A name is *completed* on ``IN_CLOSE_WRITE`` / ``IN_MOVED_TO``, and on a bare
+        ``IN_CREATE`` (``link()``, ``symlink()``) until an ``IN_OPEN`` says it is written.
+        """
         created, self.created = self.created, name if mask & _CREATE else None
+        if mask & (_COMPLETE | _CREATE):
+            self._complete(name, cap)
         if mask & _NOT_WRITING:
             self.writing.discard(name)
+            if mask & (_DELETE | _MOVED_FROM):
+                self.completed.pop(name, None)
         elif mask & _MODIFY or (mask & _OPEN and name == created):
+            self.completed.pop(name, None)
             overflow = len(self.writing) >= cap and name not in self.writing
             if overflow:
                 self.writing.clear()
@@ -153,15 +170,47 @@ class _Dir:
             return overflow
         return False
 
+    def _complete(self, name: str, cap: int) -> None:
+        self.completed.pop(name, None)
+        self.completed[name] = None
+        if len(self.completed) > cap:  # forget the oldest: they were reported long ago
+            del self.completed[next(iter(self.completed))]
+
+
+class _Matcher:
+    """Whether a subscriber's pattern matches one of a flush's names (cached per pattern)."""
+
+    __slots__ = ("_cache", "_names")
+
+    def __init__(self, names: set[str]) -> None:
+        self._names, self._cache = names, dict[str | None, bool]()
+
+    def __call__(self, pattern: str | None) -> bool:
+        found = self._cache.get(pattern)
+        if found is None:
+            if pattern is None:
+                found = bool(self._names)
+            elif not glob.has_magic(pattern):
+                found = pattern in self._names
+            else:
+                hidden_ok = pattern.startswith(".")
+                found = any(
+                    fnmatch.fnmatchcase(n, pattern) and (hidden_ok or not n.startswith("."))
+                    for n in self._names
+                )
+            self._cache[pattern] = found
+        return found
+
 
 class Subscription:
     """One callback on one directory's events; :meth:`close` it when the wait ends."""
 
-    __slots__ = ("_dir", "_owner")
+    __slots__ = ("_dir", "_owner", "pattern")
 
-    def __init__(self, owner: DirectoryEvents, watched: _Dir) -> None:
+    def __init__(self, owner: DirectoryEvents, watched: _Dir, pattern: str | None = None) -> None:
         self._owner: DirectoryEvents | None = owner
         self._dir = watched
+        self.pattern = pattern
 
     def close(self) -> None:
         """Stop the callbacks (idempotent); the directory's last subscriber removes its watch."""
@@ -211,12 +260,17 @@ class DirectoryEvents:
         return self._unusable == "closed"
 
     def subscribe(
-        self, directory: str, callback: Callable[[], None], mode: Mode = "auto"
+        self,
+        directory: str,
+        callback: Callable[[], None],
+        mode: Mode = "auto",
+        pattern: str | None = None,
     ) -> Subscription | None:
         """Call ``callback()`` when a file in ``directory`` becomes complete; None: poll only.
 
         ``callback`` runs on the loop, never raising into the reader (logged): at most once per
-        loop iteration after ``IN_CLOSE_WRITE`` or ``IN_MOVED_TO`` there; after a queue
+        loop iteration after ``IN_CLOSE_WRITE`` or ``IN_MOVED_TO`` there of a name matching
+        ``pattern`` (a file name or an :mod:`fnmatch` glob; ``None``: any name); after a queue
         overflow (every subscriber of every directory: events were lost); and when the
         directory itself is deleted, moved or unmounted (its watch is then dropped; a later
         subscribe re-creates it).
@@ -240,17 +294,34 @@ class DirectoryEvents:
         if mode == "auto" and not self._local[real]:
             self._refuse("remote", directory)
             return None
-        return self._join(directory, real, callback)
+        return self._join(directory, real, callback, pattern)
 
     async def asubscribe(
-        self, directory: str, callback: Callable[[], None], mode: Mode = "auto"
+        self,
+        directory: str,
+        callback: Callable[[], None],
+        mode: Mode = "auto",
+        pattern: str | None = None,
     ) -> Subscription | None:
         """Do :meth:`subscribe`, resolving a directory not seen yet in a worker thread."""
         _check_mode(mode)
         if mode != "poll" and not self._cached(directory, mode):
             resolved = await asyncio.to_thread(_resolve, directory, self._check_for(mode))
             self._remember(directory, *resolved)
-        return self.subscribe(directory, callback, mode)
+        return self.subscribe(directory, callback, mode, pattern)
+
+    def unfinished(self, directory: str) -> Unfinished | None:
+        """Return what the watch knows of files still being written in ``directory``.
+
+        ``None`` for a directory not watched.  See :class:`~waitwise.triggers.filescan.Unfinished`:
+        a file is hidden while inotify saw it written and not closed, and a file modified
+        since the watch began is hidden until its close or rename into place was seen.
+        """
+        real = self._real.get(directory)
+        watched = None if real is None else self._dirs.get(real)
+        if watched is None:
+            return None
+        return Unfinished(frozenset(watched.writing), frozenset(watched.completed), watched.since)
 
     def writing(self, directory: str) -> frozenset[str]:
         """Return the names in ``directory`` being written, as far as the watch has seen.
@@ -294,7 +365,9 @@ class DirectoryEvents:
         level, msg = _REFUSALS[reason]
         _log_once(reason, level, msg, subject)
 
-    def _join(self, directory: str, real: str, callback: Callable[[], None]) -> Subscription | None:
+    def _join(
+        self, directory: str, real: str, callback: Callable[[], None], pattern: str | None
+    ) -> Subscription | None:
         if self._unusable is not None:
             self._refuse(self._unusable, directory)
             return None
@@ -302,7 +375,7 @@ class DirectoryEvents:
         if watched is None:
             return None
         watched.spellings.add(directory)
-        subscription = Subscription(self, watched)
+        subscription = Subscription(self, watched, pattern)
         watched.callbacks[subscription] = callback
         return subscription
 
@@ -377,7 +450,7 @@ class DirectoryEvents:
                 self._unusable = "failed"
                 self._refuse("failed", repr(exc))
                 for watched in self._by_wd.values():
-                    self._wake(watched)
+                    self._wake(watched, None)
                 self._forget_all()
 
     def _dispatch_safely(self, wd: int, mask: int, name: str | None) -> None:
@@ -393,20 +466,25 @@ class DirectoryEvents:
             _log_once("overflow", logging.WARNING, "inotify queue overflowed: waking every wait")
             for each in self._by_wd.values():
                 each.writing.clear()
-                self._wake(each)
+                self._wake(each, None)
         elif watched is None:
             pass  # a watch already dropped: its last events are moot
         elif mask & _GONE:
             self._drop(watched, remove=bool(mask & _MOVE_SELF))  # moved: the kernel keeps it
-            self._wake(watched)
+            self._wake(watched, None)
         elif name is not None:
             if not mask & _ISDIR and watched.note(mask, name, self._cap):
                 msg = "over %d names being written in %s: forgot them (may report early)"
                 _log_once("cap", logging.WARNING, msg, self._cap, watched.paths)
             if mask & _COMPLETE:
-                self._wake(watched)
+                self._wake(watched, name)
 
-    def _wake(self, watched: _Dir) -> None:
+    def _wake(self, watched: _Dir, name: str | None) -> None:
+        """Note that ``name`` completed in ``watched`` (``None``: wake every subscriber)."""
+        if name is None:
+            watched.woken_all = True
+        else:
+            watched.woken.add(name)
         if watched.pending:
             return
         watched.pending = True
@@ -415,11 +493,16 @@ class DirectoryEvents:
             self._flush_handle = asyncio.get_running_loop().call_soon(self._flush)
 
     def _flush(self) -> None:
+        """Call, once each, the subscribers whose pattern matches a name completed meanwhile."""
         self._flush_handle = None
         pending, self._pending = self._pending, []
         for watched in pending:
-            watched.pending = False
-            for callback in list(watched.callbacks.values()):
+            names, everyone = watched.woken, watched.woken_all
+            watched.pending, watched.woken, watched.woken_all = False, set(), False
+            matches = _Matcher(names)
+            for subscription, callback in list(watched.callbacks.items()):
+                if not everyone and not matches(subscription.pattern):
+                    continue
                 try:
                     callback()
                 except Exception:  # the subscriber's bug: the others still hear of it

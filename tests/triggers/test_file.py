@@ -46,6 +46,7 @@ def make(tmp_path: Path, **overrides: object) -> FileArrivalTrigger:
         "poll": Exponential(initial=1.0, factor=2.0, cap=8.0).to_config(),
         "timeout": 60.0,
         "started_at": T0,
+        "detect": "poll",  # fake-clock schedules: real inotify events would add pokes
     }
     kwargs.update(overrides)
     return FileArrivalTrigger(**kwargs)  # type: ignore[arg-type]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import time
 from pathlib import Path
 from typing import Any
 
@@ -11,7 +12,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from waitwise.triggers.errors import ProbeError
-from waitwise.triggers.filescan import LIST_FROM, FileQuery, check, check_all
+from waitwise.triggers.filescan import LIST_FROM, FileQuery, Unfinished, check, check_all
 
 NAMES = ["a.csv", "b.csv", "ab.json", ".hidden.csv", "dir", "c.txt", "link.csv"]
 PATTERNS = ["a.csv", "*.csv", "a*", "?b.json", ".*", "*", "[ab].csv", "dir", "missing", "*.xml"]
@@ -81,9 +82,20 @@ def test_files_being_written_are_left_out(tmp_path: Path) -> None:
     for name in ("done.csv", "open.csv"):
         (tmp_path / name).write_text(name)
     glob_q, plain_q = FileQuery(str(tmp_path / "*.csv")), FileQuery(str(tmp_path / "open.csv"))
-    results = check_all([glob_q, plain_q], {str(tmp_path): frozenset({"open.csv"})})
+    hidden = {str(tmp_path): Unfinished(frozenset({"open.csv"}), frozenset(), time.time() + 60)}
+    results = check_all([glob_q, plain_q], hidden)
     assert [f["path"] for f in results[0]] == [str(tmp_path / "done.csv")]  # type: ignore[union-attr]
     assert results[1] == []
+
+
+def test_a_file_changed_since_the_watch_began_waits_for_its_completion(tmp_path: Path) -> None:
+    for name in ("old.csv", "new.csv", "closed.csv"):
+        (tmp_path / name).write_text(name)
+    os.utime(tmp_path / "old.csv", (0, 1_000))  # long before the watch began
+    since = time.time() - 30  # the watch began before new.csv and closed.csv were written
+    hidden = {str(tmp_path): Unfinished(frozenset(), frozenset({"closed.csv"}), since)}
+    (result,) = check_all([FileQuery(str(tmp_path / "*.csv"))], hidden)
+    assert sorted(Path(f["path"]).name for f in result) == ["closed.csv", "old.csv"]  # type: ignore[union-attr]
 
 
 def test_a_directory_that_cannot_be_listed_fails_only_its_queries(

@@ -119,6 +119,7 @@ async def test_every_poke_runs_at_its_nominal_time_or_within_a_tick_never_earlie
                 timeout=20.0,
                 started_at=T0,
                 seed=name,
+                detect="poll",
             ).run()
             for name, policy in policies.items()
         ]

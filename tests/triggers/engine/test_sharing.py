@@ -110,8 +110,7 @@ async def test_a_file_being_written_is_reported_only_once_closed(tmp_path: Path)
     with use_runtime(Runtime(clock=Still(now_s=T0), metrics=RecordingSink())):
         task = await _start(
             FileBatchTrigger(
-                filepaths=[str(tmp_path / "*.csv")],
-                complete="any",
+                filepaths=[str(target), str(tmp_path / "small.csv")],
                 poll=Constant(interval=1.0).to_config(),
                 timeout=30.0,
                 started_at=T0,
@@ -124,11 +123,24 @@ async def test_a_file_being_written_is_reported_only_once_closed(tmp_path: Path)
             writer.flush()
             await _until(lambda: "big.csv" in events.writing(str(tmp_path)), "IN_MODIFY")
             before = hub.batches
-            (tmp_path / "note.txt").write_text("x")  # another file completes: a poke
-            await _until(lambda: hub.batches > before, "the poke the other file caused")
+            (tmp_path / "small.csv").write_text("x")  # the other member completes: a poke
+            await _until(lambda: hub.batches > before, "the poke small.csv caused")
             assert not task.done()  # big.csv was there, but being written
             writer.write("rest\n")
         event = await asyncio.wait_for(task, 5)  # closed: IN_CLOSE_WRITE
     assert event.payload["status"] == "success"
-    assert [f["path"] for f in event.payload["found"]] == [str(target)]
-    assert event.payload["found"][0]["size"] == len("partial,rest\n")
+    found = {Path(f["path"]).name: f for f in event.payload["found"]}
+    assert found["big.csv"]["size"] == len("partial,rest\n")
+
+
+async def test_an_event_for_another_name_does_not_poke_a_wait(tmp_path: Path) -> None:
+    with use_runtime(Runtime(clock=Still(now_s=T0), metrics=RecordingSink())):
+        task = await _start(waiting(tmp_path / "mine.csv", T0, detect="auto"))
+        hub = runtime.current().hub()
+        for i in range(20):
+            (tmp_path / f"other{i}.csv").write_text("x")
+        (tmp_path / "mine.csv.part").write_text("x")
+        os.rename(tmp_path / "mine.csv.part", tmp_path / "mine.csv")
+        event = await asyncio.wait_for(task, 5)
+    assert event.payload["pokes"] == 2  # its first, then its own file's event: not 22
+    assert hub.batches == 2
