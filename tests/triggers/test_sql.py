@@ -321,7 +321,8 @@ async def test_identical_checks_due_together_run_once(pg: PostgresServer) -> Non
     assert pool is not None
     assert sum(e.payload["pokes"] for e in events) == 50 * 5
     assert pool.executed == batches <= 6  # one statement a batch for the 50 waits, not 250
-    assert pool.opened == 1
+    # Reused, within the cap (a second thread may start while the first is not yet idle)
+    assert 1 <= pool.opened <= pool.cap
 
 
 async def test_the_loop_is_never_blocked_by_a_slow_check(pg: PostgresServer) -> None:
