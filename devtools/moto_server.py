@@ -38,7 +38,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 _LIVE: set[MotoServer] = set()
-_REQUEST = re.compile(r'"(?P<method>[A-Z]+) (?P<path>\S+) HTTP/[\d.]+" (?P<status>\d{3})')
+# werkzeug colours the request of a non-2xx answer with ANSI codes inside the quotes
+_ANSI = r"(?:\x1b\[[\d;]*m)*"
+_REQUEST = re.compile(
+    rf'"{_ANSI}(?P<method>[A-Z]+) (?P<path>\S+) HTTP/[\d.]+{_ANSI}" (?P<status>\d{{3}})'
+)
 
 
 @dataclass(frozen=True, slots=True)
