@@ -144,8 +144,26 @@ SAMPLE: Final = (
 """Six sources over the three tiers, with two below their target (the page's red)."""
 
 
+def shoot(page_path: Path, target: Path) -> int:
+    """Open an HTML report in Chromium and write its first screen to ``target``."""
+    with open_page(page_path.resolve().as_uri(), width=WIDTH, height=HEIGHT) as page:
+        errors = page.errors()
+        if errors:
+            print("the page reported errors:", *errors, sep="\n  ", file=sys.stderr)
+            return 1
+        page.screenshot(target, full_page=False)
+    print(f"{target} ({target.stat().st_size // 1024} KB)")
+    return 0
+
+
 def main(argv: Sequence[str]) -> int:
-    """Render :data:`SAMPLE`'s report in Chromium and write its screenshot (``docs/report.png``)."""
+    """Render :data:`SAMPLE`'s report in Chromium and write its screenshot (``docs/report.png``).
+
+    ``python -m devtools.report_screenshot PAGE.html PNG`` shoots an existing report instead
+    (``make demo`` writes one: ``.demo/report/waitwise-report.html``).
+    """
+    if argv and argv[0].endswith(".html"):
+        return shoot(Path(argv[0]), Path(argv[1]) if len(argv) > 1 else DOCS_PNG)
     target = Path(argv[0]) if argv else DOCS_PNG
     opened = BreakerSnapshot("partner_prices", BreakerState.OPEN, 2, opened_at=NOW - 600)
     report = report_of(SAMPLE, breakers={"partner_prices": opened})
