@@ -13,7 +13,10 @@ from waitwise.triggers.asset import FileAssetTrigger
 from waitwise.triggers.base import PolicyTrigger
 from waitwise.triggers.batch import FileBatchTrigger
 from waitwise.triggers.breaker import BreakerConfig, BreakerSnapshot, BreakerState
+from waitwise.triggers.conditions import parse_condition
+from waitwise.triggers.custom import ProbeTrigger
 from waitwise.triggers.errors import (
+    CheckError,
     ConfigError,
     PolicyConfigError,
     ProbeError,
@@ -22,6 +25,7 @@ from waitwise.triggers.errors import (
 )
 from waitwise.triggers.events import FoundItem, WaitPayload, WaitStatus
 from waitwise.triggers.file import FileArrivalTrigger
+from waitwise.triggers.http import HttpConditionTrigger
 from waitwise.triggers.policy import (
     AirflowExponential,
     Capped,
@@ -47,6 +51,7 @@ from waitwise.triggers.profiles import (
 )
 from waitwise.triggers.runtime import Runtime, use_runtime
 from waitwise.triggers.spec import WaitSpec
+from waitwise.triggers.sql import SqlConditionTrigger
 from waitwise.triggers.store import AirflowStore, FileStore, WaitOutcome, WaitRecord, WaitStore
 
 __all__ = [
@@ -61,6 +66,7 @@ __all__ = [
     "BreakerSnapshot",
     "BreakerState",
     "Capped",
+    "CheckError",
     "ConfigError",
     "Constant",
     "DecorrelatedJitter",
@@ -72,6 +78,7 @@ __all__ = [
     "FileStore",
     "FoundItem",
     "FullJitter",
+    "HttpConditionTrigger",
     "IntervalPolicy",
     "Linear",
     "OnBreakerOpen",
@@ -80,10 +87,12 @@ __all__ = [
     "PolicyTrigger",
     "PollState",
     "ProbeError",
+    "ProbeTrigger",
     "RecentAverage",
     "ReliabilityProfile",
     "RetryStrategy",
     "Runtime",
+    "SqlConditionTrigger",
     "TriggerArgumentError",
     "WaitOutcome",
     "WaitPayload",
@@ -93,5 +102,6 @@ __all__ = [
     "WaitStore",
     "WaitwiseError",
     "get_profile",
+    "parse_condition",
     "use_runtime",
 ]

@@ -9,6 +9,7 @@ The tree (``tests/triggers/test_errors.py`` walks the real classes and compares)
     │       └── TriggerArgumentError (TypeError)
     │                                     a trigger rebuilt from damaged or incompatible kwargs
     ├── ProbeError                        a transient failure of one check; retried with backoff
+    ├── CheckError                        a check that cannot succeed as written: ends its wait
     ├── RecordError (ValueError)          stored data that cannot be read or written as it is
     │   ├── WaitRecordError               a wait-history record (or a bad source name)
     │   └── BreakerSnapshotError          a breaker snapshot
@@ -25,6 +26,7 @@ from __future__ import annotations
 __all__ = [
     "BreakerConfigError",
     "BreakerSnapshotError",
+    "CheckError",
     "ConfigError",
     "PolicyConfigError",
     "ProbeError",
@@ -56,6 +58,13 @@ class BreakerConfigError(PolicyConfigError):
 
 class TriggerArgumentError(PolicyConfigError, TypeError):
     """A trigger cannot be rebuilt from its kwargs (a damaged or incompatible stored row)."""
+
+
+class CheckError(WaitwiseError):
+    """A check that cannot succeed as written: a permanent failure that ends its wait.
+
+    A SQL syntax error, a permission denied, a condition that cannot compare what it got.
+    """
 
 
 class ProbeError(WaitwiseError):

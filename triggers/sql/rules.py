@@ -31,7 +31,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Final
 
-from waitwise.triggers.errors import PolicyConfigError, WaitwiseError
+from waitwise.triggers.errors import CheckError, PolicyConfigError
 
 __all__ = [
     "BINARY_OPS",
@@ -68,12 +68,12 @@ UNARY_OPS: Final = ("truthy", "is_null", "not_null")
 CONDITION_OPS: Final = (*BINARY_OPS, *UNARY_OPS)
 
 
-class SqlCheckError(WaitwiseError):
-    """The check cannot succeed as written: a permanent error that ends the wait.
+SqlCheckError = CheckError
+"""The check cannot succeed as written: a permanent error that ends the wait.
 
-    Raised for permanent database errors (syntax, undefined table, permission denied, ...)
-    and for a condition that cannot compare the cell it got.
-    """
+Raised for permanent database errors (syntax, undefined table, permission denied, ...) and
+for a condition that cannot compare the cell it got (:class:`~waitwise.triggers.errors.CheckError`).
+"""
 
 
 def _value_kind(value: object) -> str:

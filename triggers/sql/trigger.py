@@ -61,6 +61,10 @@ class SqlConditionTrigger(PolicyTrigger):
     Rebuilt from a damaged row, the constructor raises only ``TypeError``.
     """
 
+    # Airflow stores the class path in its trigger rows: the package's, not this module's, so
+    # the module can move inside the package without a migration of stored rows.
+    __module__ = "waitwise.triggers.sql"
+
     prober: ClassVar[Prober] = PROBER
 
     def __init__(
