@@ -10,6 +10,7 @@ The tree (``tests/triggers/test_errors.py`` walks the real classes and compares)
     │                                     a trigger rebuilt from damaged or incompatible kwargs
     ├── ProbeError                        a transient failure of one check; retried with backoff
     ├── CheckError                        a check that cannot succeed as written: ends its wait
+    │   └── ObjectStoreError              an object store refused it (``code``: its error code)
     ├── RecordError (ValueError)          stored data that cannot be read or written as it is
     │   ├── WaitRecordError               a wait-history record (or a bad source name)
     │   └── BreakerSnapshotError          a breaker snapshot
@@ -28,6 +29,7 @@ __all__ = [
     "BreakerSnapshotError",
     "CheckError",
     "ConfigError",
+    "ObjectStoreError",
     "PolicyConfigError",
     "ProbeError",
     "RecordError",
@@ -65,6 +67,18 @@ class CheckError(WaitwiseError):
 
     A SQL syntax error, a permission denied, a condition that cannot compare what it got.
     """
+
+
+class ObjectStoreError(CheckError):
+    """The object store refused a check for a reason that waiting will not fix.
+
+    A missing bucket, denied access, invalid or missing credentials: the wait ends with this
+    message.  ``code`` is the store's error code as data (``"NoSuchBucket"``, ...).
+    """
+
+    def __init__(self, message: str, *, code: str) -> None:
+        super().__init__(message)
+        self.code = code
 
 
 class ProbeError(WaitwiseError):

@@ -20,7 +20,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Final
 
-from waitwise.triggers.errors import PolicyConfigError
+from waitwise.triggers.errors import ObjectStoreError, PolicyConfigError
 from waitwise.triggers.events import FoundItem
 
 __all__ = [
@@ -44,18 +44,6 @@ LIST_FROM: Final = 4
 
 _SCHEME = re.compile(r"(?P<scheme>[A-Za-z][A-Za-z0-9+.-]*)://(?P<rest>.*)", re.S)
 _MAGIC = re.compile(r"[*?\[]")
-
-
-class ObjectStoreError(Exception):
-    """The object store refused a check for a reason that waiting will not fix.
-
-    A missing bucket, denied access, invalid or missing credentials: the wait ends with this
-    message.  ``code`` is the store's error code as data (``"NoSuchBucket"``, ...).
-    """
-
-    def __init__(self, message: str, *, code: str) -> None:
-        super().__init__(message)
-        self.code = code
 
 
 @dataclass(frozen=True, slots=True)
