@@ -37,7 +37,7 @@ def test_starts_in_the_triggerer_with_json_kwargs() -> None:
     assert args is not None
     assert args.trigger_kwargs is not None
     assert op.start_from_trigger is True
-    assert args.trigger_cls == "waitwise.triggers.sql.trigger.SqlConditionTrigger"
+    assert args.trigger_cls == "waitwise.triggers.sql.SqlConditionTrigger"
     assert args.timeout == dt.timedelta(seconds=300 + DEADLINE_GRACE)
     kwargs = json.loads(json.dumps(args.trigger_kwargs))
     assert kwargs["parameters"] == {"day": "{{ ds }}"}

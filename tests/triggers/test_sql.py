@@ -351,7 +351,7 @@ async def test_the_loop_is_never_blocked_by_a_slow_check(pg: PostgresServer) -> 
 def test_serialize_round_trip_is_plain_json() -> None:
     trigger = make(condition={"op": ">=", "value": 100}, soft_fail=True, query_timeout=5)
     classpath, kwargs = trigger.serialize()
-    assert classpath == "waitwise.triggers.sql.trigger.SqlConditionTrigger"
+    assert classpath == "waitwise.triggers.sql.SqlConditionTrigger"
     assert kwargs["condition"] == {"op": ">=", "value": 100}
     rebuilt = SqlConditionTrigger(**json.loads(json.dumps(kwargs)))
     assert rebuilt.serialize() == (classpath, kwargs)

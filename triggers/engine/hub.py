@@ -49,6 +49,8 @@ log = logging.getLogger(__name__)
 
 TICK_S: Final = 0.05
 WAKE_CHUNK: Final = 256
+SLOW_BATCH_S: Final = 0.5
+"""Real seconds the hub waits for a tick's batches; a slower one finishes in the background."""
 
 
 @dataclass(slots=True)
@@ -99,6 +101,8 @@ class PollHub:
         self._wake_at = 0.0
         self._urgent = False  # a wait woken while probed is due again: no tick pause
         self._sharers = Sharers()
+        self._busy: dict[int, asyncio.Task[None]] = {}  # prober id -> its batch still out
+        self._parked: dict[int, list[Watch]] = {}  # due while their prober was busy
         self.batches = 0
         self.looks_found = 0
 
@@ -170,20 +174,62 @@ class PollHub:
             due = self._pop_due(self.clock.now())
             if due:
                 self.batches += 1
-                looks = self._sharers.others(due) if self._sharers else []
-                try:
-                    results, seen = await _probe(due, looks)
-                    now = self.clock.now()  # one time for the batch and its looks
-                    await self._settle(due, results, now)
-                    await self._settle_looks(looks, seen, now)
-                except Exception as exc:  # a bug in settling: end this batch's waits, go on
-                    log.exception("Settling a batch of %d waits failed", len(due))
-                    for entry in due:
-                        if not entry.future.done():
-                            entry.future.set_exception(exc)
+                launched = [self._launch(group) for group in self._groups(due)]
+                if launched:  # a kind slower than SLOW_BATCH_S goes on in the background
+                    await asyncio.wait(launched, timeout=SLOW_BATCH_S)
                 next_due = self._next_due()
             if next_due is not None:
                 await self._nap(self._pause(next_due, bool(due)))
+
+    def _groups(self, due: list[Watch]) -> list[list[Watch]]:
+        """Split ``due`` by prober; park the waits of a prober whose last batch is still out."""
+        groups: dict[int, list[Watch]] = {}
+        for entry in due:
+            groups.setdefault(id(entry.prober), []).append(entry)
+        ready = []
+        for key, group in groups.items():
+            if key in self._busy:
+                self._parked.setdefault(key, []).extend(group)
+            else:
+                ready.append(group)
+        return ready
+
+    def _launch(self, group: list[Watch]) -> asyncio.Task[None]:
+        """Probe and settle one kind's batch as a task of its own (see :data:`SLOW_BATCH_S`)."""
+        key = id(group[0].prober)
+        looks = self._sharers.others(group) if self._sharers else []
+        task = asyncio.get_running_loop().create_task(self._batch(group, looks))
+        self._busy[key] = task
+        task.add_done_callback(lambda _: self._batch_done(key))
+        return task
+
+    async def _batch(self, due: list[Watch], looks: list[Watch]) -> None:
+        try:
+            results, seen = await _probe(due, looks)
+            now = self.clock.now()  # one time for the batch and its looks
+            await self._settle(due, results, now)
+            await self._settle_looks(looks, seen, now)
+        except Exception as exc:  # a bug in settling: end this batch's waits, go on
+            log.exception("Settling a batch of %d waits failed", len(due))
+            for entry in due:
+                entry.in_flight = False
+                if not entry.future.done():
+                    entry.future.set_exception(exc)
+
+    def _batch_done(self, key: int) -> None:
+        """Free the prober; its parked waits are due at once; wake the hub for them."""
+        self._busy.pop(key, None)
+        parked = self._parked.pop(key, [])
+        now = self.clock.now()
+        for entry in parked:
+            entry.in_flight = False
+            if not entry.future.done():
+                entry.due = min(entry.due, now)
+                self._push(entry)
+        if self._task is None or self._task.done():
+            self._task = asyncio.get_running_loop().create_task(self._run())
+        elif parked and self._sleeper is not None:
+            self._sleeper.cancel()
 
     def _pause(self, next_due: float, polled: bool) -> float:
         if self._urgent:
@@ -283,19 +329,17 @@ class PollHub:
 
 
 async def _probe(due: list[Watch], looks: list[Watch]) -> tuple[Sequence[ProbeResult], list[Look]]:
-    """Check every due query (and the looks, :mod:`.sharing`), in the order of ``due``."""
+    """Check one kind's due queries (and the looks, :mod:`.sharing`), in the order of ``due``."""
     prober = due[0].prober
-    if all(entry.prober is prober for entry in due):  # the usual case: one kind
-        mine = [entry for entry in looks if entry.prober is prober]
-        if mine and isinstance(prober, Pooling):
-            seen = await _pooled(prober, due, mine)
-            if seen is not None:
-                results, found = seen
-                by_id = {id(entry): look for entry, look in zip(mine, found, strict=True)}
-                return results, [by_id.get(id(entry)) for entry in looks]
-        results = await probe_isolated(prober, [entry.query for entry in due])
-        return results, [None] * len(looks)
-    return await _probe_kinds(due), [None] * len(looks)
+    mine = [entry for entry in looks if entry.prober is prober]
+    if mine and isinstance(prober, Pooling):
+        seen = await _pooled(prober, due, mine)
+        if seen is not None:
+            results, found = seen
+            by_id = {id(entry): look for entry, look in zip(mine, found, strict=True)}
+            return results, [by_id.get(id(entry)) for entry in looks]
+    results = await probe_isolated(prober, [entry.query for entry in due])
+    return results, [None] * len(looks)
 
 
 async def _pooled(
@@ -319,21 +363,6 @@ async def _pooled(
     except Exception:  # isolation first: probe the due waits the usual way
         log.exception("%s failed a pooled batch; checking without looks", prober)
     return None
-
-
-async def _probe_kinds(due: list[Watch]) -> Sequence[ProbeResult]:
-    """Check due queries of several kinds, one batch per kind (concurrently)."""
-    groups: dict[int, list[int]] = {}
-    for i, entry in enumerate(due):
-        groups.setdefault(id(entry.prober), []).append(i)
-    batches = await asyncio.gather(
-        *(probe_isolated(due[m[0]].prober, [due[i].query for i in m]) for m in groups.values())
-    )
-    results: list[ProbeResult] = [RuntimeError("not probed")] * len(due)
-    for members, batch in zip(groups.values(), batches, strict=True):
-        for i, result in zip(members, batch, strict=True):
-            results[i] = result
-    return results
 
 
 def _apply(entry: Watch, result: ProbeResult, now: float) -> WaitStatus | None:

@@ -205,3 +205,34 @@ async def test_two_kinds_share_one_hub_and_are_counted_apart(tmp_path: Path) -> 
     assert prober.batches[before:] == [2, 2, 2]
     pokes = [(r[3]["trigger"], r[2]) for r in sink.records if r[1] == POKES]
     assert sorted(pokes) == sorted([("FileArrivalTrigger", 3.0), ("Scripted", 2.0)] * 3)
+
+
+async def test_a_slow_kind_does_not_hold_up_another(tmp_path: Path) -> None:
+    """A prober stuck on one batch (a hung endpoint) delays only its own waits."""
+    from tests.triggers.test_base import HIT, Scripted, scripted
+
+    release = asyncio.Event()
+    real = Scripted.prober.probe_batch
+
+    async def stuck(queries: Any) -> Any:
+        await release.wait()  # real time passes; the hub must not wait for it
+        return await real(queries)
+
+    Scripted.prober.probe_batch = stuck  # type: ignore[method-assign]
+    try:
+        clock = LandsAt(tmp_path, at=T0 + 3)
+        every_second = Constant(interval=1.0).to_config()
+        with use_runtime(Runtime(clock=clock, metrics=RecordingSink())):
+            slow = asyncio.ensure_future(
+                anext(scripted("hit", run="slow", poll=every_second, started_at=T0).run())
+            )
+            files = [trigger(tmp_path / f"f{i}", 1.0).run() for i in range(3)]
+            events = await asyncio.wait_for(asyncio.gather(*(anext(w) for w in files)), timeout=30)
+            assert not slow.done()  # still stuck in its probe
+            release.set()
+            (stuck_event,) = await asyncio.wait_for(asyncio.gather(slow), timeout=5)
+    finally:
+        del Scripted.prober.probe_batch  # type: ignore[method-assign]
+    assert [e.payload["status"] for e in events] == ["success"] * 3
+    assert [e.payload["first_seen_at"] for e in events] == [T0 + 3] * 3
+    assert stuck_event.payload["found"] == HIT
