@@ -48,6 +48,10 @@ def main() -> None:
     # per tick of the pooled scan, two triggerers.
     pooling = importlib.import_module("devtools.bench.pooling")
     pooling.main(["--quick"] if args.quick else [])
+    print()
+    # 1,000 object-store sensors on one prefix against Airflow's S3KeyTrigger (moto's server).
+    s3 = [sys.executable, "-m", "devtools.bench.s3", *(["--quick"] if args.quick else [])]
+    subprocess.run(s3, check=True)
 
 
 if __name__ == "__main__":
