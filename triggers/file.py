@@ -32,6 +32,7 @@ from waitwise.triggers.filescan import (
     Unfinished,
     check,
     check_all,
+    shown,
     within,
 )
 from waitwise.triggers.objectstore import (
@@ -142,8 +143,19 @@ class FileProber:
         every = (*flat, *(m for members in extra for m in members))
         hidden = _hidden({q.directory for q in every if q.directory is not None})
         answered, included = await asyncio.to_thread(
-            _check_with_looks, flat, extra, hidden, self._mtimes
+            _check_with_looks, flat, extra, set(hidden), self._mtimes
         )
+        # Files still being written are left out here, on the loop, with the watch's live
+        # view: it knows of every event read up to now, later than any snapshot would.
+        if hidden:
+            every_checked = [
+                *flat,
+                *(m for ms, on in zip(extra, included, strict=True) if on for m in ms),
+            ]
+            answered = [
+                shown(r, hidden.get(q.directory or "")) if isinstance(r, list) else r
+                for q, r in zip(every_checked, answered, strict=True)
+            ]
         results = _combine(queries, answered[: len(flat)])
         seen: list[ProbeResult | None] = []
         at = len(flat)
@@ -216,7 +228,7 @@ def _combine(
 def _check_with_looks(
     flat: list[FileQuery],
     extra: list[tuple[FileQuery, ...]],
-    hidden: dict[str, Unfinished],
+    watched: set[str],
     mtimes: dict[str, int],
 ) -> tuple[list[ProbeResult], list[bool]]:
     """Return the results of ``flat``, then of the looks (``extra``) on changed directories.
@@ -225,7 +237,14 @@ def _check_with_looks(
     changed (its mtime differs from the last look's); the flags say which were included.
     """
     changed: set[str] = set()
-    looked = {q.directory for members in extra for q in members if q.directory is not None}
+    # A directory under an inotify watch needs no looks: its events wake the very waits
+    # whose files completed, and a look there would re-check every sharer on each change.
+    looked = {
+        q.directory
+        for members in extra
+        for q in members
+        if q.directory is not None and q.directory not in watched
+    }
     for directory in sorted(looked):
         try:
             mtime = os.stat(directory or os.curdir).st_mtime_ns  # blocking-ok: worker thread
@@ -236,7 +255,7 @@ def _check_with_looks(
             changed.add(directory)
     included = [any(q.directory in changed for q in members) for members in extra]
     more = [q for members, look in zip(extra, included, strict=True) if look for q in members]
-    return check_all([*flat, *more], hidden), included
+    return check_all([*flat, *more]), included
 
 
 def _hidden(directories: set[str]) -> dict[str, Unfinished]:

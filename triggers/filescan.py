@@ -26,6 +26,7 @@ import glob
 import os
 import stat
 from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field
 from typing import Any, Final
 
@@ -42,6 +43,7 @@ __all__ = [
     "check",
     "check_all",
     "scan_directory",
+    "shown",
 ]
 
 MAX_FOUND: Final = 100
@@ -65,8 +67,8 @@ class Unfinished:
     rename will wake the waits on it.  A file older than the watch is reported as found.
     """
 
-    writing: frozenset[str]
-    completed: frozenset[str]
+    writing: AbstractSet[str]
+    completed: AbstractSet[str]
     since: float
 
     def hides(self, name: str, mtime: float) -> bool:
@@ -200,6 +202,11 @@ def _guarded(check_one: Callable[..., list[FoundItem]], *args: Any) -> ProbeResu
 
 def _alone(query: FileQuery, hide: Unfinished | None) -> list[FoundItem]:
     return _shown(check(query), hide)
+
+
+def shown(found: list[FoundItem], hide: Unfinished | None) -> list[FoundItem]:
+    """Return ``found`` without the files ``hide`` hides (all of them when it is ``None``)."""
+    return _shown(found, hide)
 
 
 def _shown(found: list[FoundItem], hide: Unfinished | None) -> list[FoundItem]:

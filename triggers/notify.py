@@ -140,6 +140,8 @@ class _Dir:
     paths: set[str]  # real paths of this inode (two if bind-mounted)
     spellings: set[str] = field(default_factory=set)
     callbacks: dict[Subscription, Callable[[], None]] = field(default_factory=dict)
+    by_pattern: dict[str | None, set[Subscription]] = field(default_factory=dict)
+    globs: set[str | None] = field(default_factory=set)  # patterns not a plain name (or None)
     writing: set[str] = field(default_factory=set)
     completed: dict[str, None] = field(default_factory=dict)  # an ordered set, oldest first
     since: float = field(default_factory=time.time)  # when the watch began (wall clock)
@@ -313,7 +315,8 @@ class DirectoryEvents:
     def unfinished(self, directory: str) -> Unfinished | None:
         """Return what the watch knows of files still being written in ``directory``.
 
-        ``None`` for a directory not watched.  See :class:`~waitwise.triggers.filescan.Unfinished`:
+        Live views of the watch's sets: use them on the loop.  ``None`` for a directory not
+        watched.  See :class:`~waitwise.triggers.filescan.Unfinished`:
         a file is hidden while inotify saw it written and not closed, and a file modified
         since the watch began is hidden until its close or rename into place was seen.
         """
@@ -321,7 +324,8 @@ class DirectoryEvents:
         watched = None if real is None else self._dirs.get(real)
         if watched is None:
             return None
-        return Unfinished(frozenset(watched.writing), frozenset(watched.completed), watched.since)
+        # live views, no copies: read them on the loop, as the watch changes them there
+        return Unfinished(watched.writing, watched.completed.keys(), watched.since)
 
     def writing(self, directory: str) -> frozenset[str]:
         """Return the names in ``directory`` being written, as far as the watch has seen.
@@ -377,6 +381,9 @@ class DirectoryEvents:
         watched.spellings.add(directory)
         subscription = Subscription(self, watched, pattern)
         watched.callbacks[subscription] = callback
+        watched.by_pattern.setdefault(pattern, set()).add(subscription)
+        if pattern is None or glob.has_magic(pattern):
+            watched.globs.add(pattern)
         return subscription
 
     def _watch(self, real: str) -> _Dir | None:
@@ -499,10 +506,21 @@ class DirectoryEvents:
         for watched in pending:
             names, everyone = watched.woken, watched.woken_all
             watched.pending, watched.woken, watched.woken_all = False, set(), False
-            matches = _Matcher(names)
-            for subscription, callback in list(watched.callbacks.items()):
-                if not everyone and not matches(subscription.pattern):
-                    continue
+            if everyone:
+                targets = list(watched.callbacks)
+            else:  # exact names by look-up; each glob pattern checked once
+                matches = _Matcher(names)
+                targets = [sub for name in names for sub in watched.by_pattern.get(name, ())]
+                targets += [
+                    sub
+                    for pattern in watched.globs
+                    if matches(pattern)
+                    for sub in watched.by_pattern[pattern]
+                ]
+            for subscription in targets:
+                callback = watched.callbacks.get(subscription)
+                if callback is None:
+                    continue  # closed by an earlier callback of this flush
                 try:
                     callback()
                 except Exception:  # the subscriber's bug: the others still hear of it
@@ -510,6 +528,12 @@ class DirectoryEvents:
 
     def _leave(self, subscription: Subscription, watched: _Dir) -> None:
         watched.callbacks.pop(subscription, None)
+        same = watched.by_pattern.get(subscription.pattern)
+        if same is not None:
+            same.discard(subscription)
+            if not same:
+                del watched.by_pattern[subscription.pattern]
+                watched.globs.discard(subscription.pattern)
         if not watched.callbacks and self._by_wd.get(watched.wd) is watched:
             self._drop(watched, remove=True)
 
