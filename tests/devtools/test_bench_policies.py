@@ -10,6 +10,7 @@ import pytest
 
 from devtools.bench import policies as bench
 from waitwise.triggers.adaptive import Arrival
+from waitwise.triggers.simulate import scenarios
 
 N = 4_000
 
@@ -35,9 +36,9 @@ def test_warm_history_is_other_draws_scheduled_just_before_the_measured_waits(
     assert _arrived(history[-50:]) != _arrived(measured)
 
 
-@pytest.mark.parametrize("source", bench.SOURCES, ids=lambda s: s.name)
-def test_uniform_lands_in_its_range_hourly(source: bench.UniformSource) -> None:
-    waits = bench.uniform(source, N, 3)
+@pytest.mark.parametrize("source", scenarios.SOURCES, ids=lambda s: s.name)
+def test_uniform_lands_in_its_range_hourly(source: scenarios.UniformSource) -> None:
+    waits = scenarios.uniform(source, N, 3)
     landed = _arrived(waits)
     assert all(source.low_s <= a <= source.high_s for a in landed)
     assert len(landed) / N == pytest.approx(1.0 - source.never, abs=0.02)
@@ -48,7 +49,7 @@ def test_uniform_lands_in_its_range_hourly(source: bench.UniformSource) -> None:
 
 
 def test_partner_never_arrives_for_a_fifth_of_the_waits() -> None:
-    waits = bench.uniform(bench.PARTNER, N, 4)
+    waits = scenarios.uniform(scenarios.PARTNER, N, 4)
     assert sum(w.arrived_after_s is None for w in waits) / N == pytest.approx(0.2, abs=0.02)
 
 
@@ -57,7 +58,7 @@ def _by_weekday(waits: list[Arrival], days: set[int]) -> list[Arrival]:
 
 
 def test_daily_weekends_mostly_never_arrive_and_weekdays_always_do() -> None:
-    waits = bench.daily(N, 5)
+    waits = scenarios.daily(N, 5)
     weekend, weekdays = _by_weekday(waits, {5, 6}), _by_weekday(waits, {0, 1, 2, 3, 4})
     never = sum(w.arrived_after_s is None for w in weekend) / len(weekend)
     assert never == pytest.approx(0.85, abs=0.03)
@@ -68,7 +69,7 @@ def test_daily_weekends_mostly_never_arrive_and_weekdays_always_do() -> None:
 
 
 def test_daily_wednesdays_are_half_an_hour_later_and_a_twentieth_is_late() -> None:
-    waits = bench.daily(N, 6)
+    waits = scenarios.daily(N, 6)
     wednesday = statistics.median(_arrived(_by_weekday(waits, {2})))
     others = statistics.median(_arrived(_by_weekday(waits, {0, 1, 3, 4})))
     assert wednesday - others == pytest.approx(1800.0, abs=120.0)
@@ -79,10 +80,10 @@ def test_daily_wednesdays_are_half_an_hour_later_and_a_twentieth_is_late() -> No
 
 
 def test_drift_moves_the_arrival_and_the_start_three_minutes_a_day() -> None:
-    waits = bench.drift(N, 7)
-    assert all(w.started_after_s == pytest.approx(180.0 * bench.day_number(w)) for w in waits)
+    waits = scenarios.drift(N, 7)
+    assert all(w.started_after_s == pytest.approx(180.0 * scenarios.day_number(w)) for w in waits)
     early, late = _arrived(waits[:200]), _arrived(waits[-200:])
-    days = bench.day_number(waits[-1]) - bench.day_number(waits[199])
+    days = scenarios.day_number(waits[-1]) - scenarios.day_number(waits[199])
     per_day = (statistics.median(late) - statistics.median(early)) / days
     assert per_day == pytest.approx(180.0, abs=5.0)
     ahead = statistics.median(
@@ -93,26 +94,31 @@ def test_drift_moves_the_arrival_and_the_start_three_minutes_a_day() -> None:
 
 
 def test_outage_four_days_of_every_sixty_never_arrive() -> None:
-    waits = bench.outage(600, 8)
-    out = {bench.day_number(w) for w in waits if w.arrived_after_s is None}
+    waits = scenarios.outage(600, 8)
+    out = {scenarios.day_number(w) for w in waits if w.arrived_after_s is None}
     assert out == {d for d in range(600) if d % 60 >= 56}
     assert {w.scheduled_at.weekday() for w in waits} == set(range(7))
 
 
 def test_earliest_is_mean_less_four_sd_or_none() -> None:
-    wednesday = next(w for w in bench.daily(14, 1) if w.scheduled_at.weekday() == 2)
-    monday = bench.daily(1, 1)[0]
-    assert bench.daily_earliest(bench.DAILY, wednesday) == 2.5 * 3600 - 3600
-    assert bench.daily_earliest(bench.DAILY, monday) == 3600.0
-    outage_day = bench.outage(1, 1, first=57)[0]
-    assert bench.daily_earliest(bench.OUTAGE, outage_day) is None
-    day_ten = bench.drift(1, 1, first=10)[0]
-    assert bench.daily_earliest(bench.DRIFT, day_ten) == 1800.0 + 3600.0
-    assert bench.uniform_earliest(bench.CUSTOMER, bench.uniform(bench.CUSTOMER, 1, 1)[0]) == 300.0
+    wednesday = next(w for w in scenarios.daily(14, 1) if w.scheduled_at.weekday() == 2)
+    monday = scenarios.daily(1, 1)[0]
+    assert scenarios.daily_earliest(scenarios.DAILY, wednesday) == 2.5 * 3600 - 3600
+    assert scenarios.daily_earliest(scenarios.DAILY, monday) == 3600.0
+    outage_day = scenarios.outage(1, 1, first=57)[0]
+    assert scenarios.daily_earliest(scenarios.OUTAGE, outage_day) is None
+    day_ten = scenarios.drift(1, 1, first=10)[0]
+    assert scenarios.daily_earliest(scenarios.DRIFT, day_ten) == 1800.0 + 3600.0
+    assert (
+        scenarios.uniform_earliest(
+            scenarios.CUSTOMER, scenarios.uniform(scenarios.CUSTOMER, 1, 1)[0]
+        )
+        == 300.0
+    )
 
 
 def _wait(arrival: float | None, start: float = 0.0, timeout: float = 600.0) -> Arrival:
-    return Arrival(bench.ORIGIN, arrival, timeout, start)
+    return Arrival(scenarios.ORIGIN, arrival, timeout, start)
 
 
 @pytest.mark.parametrize(
