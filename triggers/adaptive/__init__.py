@@ -7,6 +7,7 @@ without Airflow.
 - :mod:`.observations`: records -> censored arrival intervals.
 - :mod:`.turnbull`: the nonparametric estimate of an interval-censored distribution.
 - :mod:`.model`: recency weights, drift, change of pattern, weekday and hour groups.
+- :mod:`.smoothing`: the estimates' kernel, wider where arrivals are rare.
 - :mod:`.planner`: the poke plan that meets a latency target with the fewest pokes.
 - :mod:`.policy`: :class:`Adaptive` and :class:`RecentAverage`, configurable like any policy.
 - :mod:`.replay`: :func:`replay`, :class:`Arrival`.

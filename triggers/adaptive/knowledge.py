@@ -128,6 +128,14 @@ class Knowledge:
             model = self._model(learning, before)
             return None if model is None else (model, model.distribution(scheduled_at))
 
+    def mix(
+        self, learning: Learning, before: float | None, scheduled_at: float
+    ) -> tuple[tuple[float, Distribution], ...]:
+        """Return the model's mix of recent runs at ``scheduled_at`` (:meth:`ArrivalModel.mix`)."""
+        with self._lock:
+            model = self._model(learning, before)
+            return () if model is None else model.mix(scheduled_at)
+
     def count(self, before: float | None) -> int:
         """Return how many observations were known before ``before`` (``None``: all)."""
         return len(self) if before is None else int(np.searchsorted(self._known, before))

@@ -24,7 +24,14 @@ offset (seconds after ``t``).  How:
   :data:`MIN_GROUP_WEIGHT` of effective weight and differs significantly from all runs
   (:meth:`ArrivalModel._group`); otherwise all runs.  *Whether* the data arrives and *when*
   are chosen apart, so a weekend that mostly stays empty takes its chance of arriving from
-  the weekend and the time of its rare arrivals from the broader group.
+  the weekend and the time of its rare arrivals from the broader group.  A group that
+  differs in *when* only by its timing (a Wednesday 30 minutes late) takes the shape of the
+  runs that do not differ, moved (:meth:`ArrivalModel._moved`): far less noise than its own
+  few runs.  :meth:`ArrivalModel.mix` gives the distributions of a source's recent runs
+  together, for a latency budget spent over all of them (:func:`.planner.shared_cutoff`).
+- **Smoothing.**  Each arrival estimate is smoothed by a kernel that widens where arrivals
+  are rare (:mod:`.smoothing`), so a plan does not poll by the lumps a few observations of
+  a tail happen to make.
 
 Pure and deterministic: stdlib, numpy and the observations; no clock.
 """
@@ -34,6 +41,7 @@ from __future__ import annotations
 import hashlib
 import math
 import zoneinfo
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -42,12 +50,14 @@ from typing import Final
 import numpy as np
 
 from .observations import Observation
+from .smoothing import bandwidth, smooth
 from .turnbull import Estimate, Floats, estimate
 
 __all__ = [
     "CHANGE_WINDOW",
     "MAX_EXTRAPOLATION_S",
     "MIN_GROUP_WEIGHT",
+    "MIX_RUNS",
     "ArrivalModel",
     "Distribution",
     "Learning",
@@ -63,6 +73,8 @@ CHANGE_WINDOW: Final = 7
 """Recent arrivals checked for a change of pattern."""
 CHANGE_DISCOUNT: Final = 0.02
 """Weight kept by the waits before a change of pattern, relative to their recency weight."""
+MIX_RUNS: Final = 100
+"""Newest runs whose weekdays and hours make up a source's mix (:meth:`ArrivalModel.mix`)."""
 TREND_POINTS: Final = 200
 """Recent narrowly bounded observations the trend is estimated from."""
 _DAY: Final = 86_400.0
@@ -108,7 +120,9 @@ class Distribution:
     on the few intervals where observations overlap, with gaps between that say "no data",
     not "no arrivals"; the distribution is that estimate convolved with a normal kernel of
     standard deviation ``bandwidth`` (9-point Gauss-Hermite quadrature), which keeps the
-    CDF monotone.  :attr:`beyond` is the mass past :attr:`horizon`: the data arrives later
+    CDF monotone.  (An :class:`ArrivalModel` smooths its estimates itself, with a kernel
+    that widens where arrivals are rare (:mod:`.smoothing`), and passes ``bandwidth=0``.)
+    :attr:`beyond` is the mass past :attr:`horizon`: the data arrives later
     than any observation says, or never.
     """
 
@@ -172,25 +186,6 @@ class Distribution:
         return 0.0 if left <= 1e-12 else max(left - self.beyond, 0.0) / left
 
 
-def bandwidth(est: Estimate, effective: float) -> float:
-    """Return Silverman's bandwidth of ``est``'s arrivals: ``0.9 min(sd, IQR/1.34) n^-1/5``.
-
-    ``sd`` and the interquartile range are those of the estimate's arrival part, ``n`` the
-    effective number of observations (``(sum w)^2 / sum w^2``).
-    """
-    arrives = 1.0 - est.beyond
-    if arrives <= 1e-9 or effective <= 1.0:
-        return 0.0
-    mids = (est.edges[:-1] + est.edges[1:]) / 2.0
-    masses = est.masses[:-1] / arrives
-    mean = float(masses @ mids)
-    sd = math.sqrt(max(float(masses @ (mids - mean) ** 2), 0.0))
-    q1, q3 = est.quantile(0.25 * arrives), est.quantile(0.75 * arrives)
-    iqr = (q3 - q1) if q1 is not None and q3 is not None else sd * 1.34
-    spread = min(sd, iqr / 1.34) if iqr > 0 else sd
-    return float(0.9 * spread * effective**-0.2)
-
-
 @dataclass(slots=True)
 class ArrivalModel:
     """A source's fitted history; :meth:`distribution` answers for one scheduled time.
@@ -213,17 +208,56 @@ class ArrivalModel:
     _weights: Floats
     _groups: dict[str, np.ndarray]
     _cache: dict[str, Estimate] = field(default_factory=dict)
-    _widths: dict[str, float] = field(default_factory=dict)
+    _smooth: dict[str, Estimate] = field(default_factory=dict)
+    _chosen: dict[tuple[int, int], tuple[str, str]] = field(default_factory=dict)
+    _combined: dict[tuple[str, str], Estimate] = field(default_factory=dict)
+    _verdicts: dict[tuple[str, bool], bool] = field(default_factory=dict)
+    _sizes: dict[tuple[str, bool], float] = field(default_factory=dict)
+    _arrived: np.ndarray = field(init=False)
+
+    def __post_init__(self) -> None:
+        self._arrived = np.isfinite(self._by)
 
     def distribution(self, scheduled_at: float) -> Distribution:
         """Return the arrival distribution of the run scheduled at ``scheduled_at``."""
-        weekday, hour = _local(scheduled_at, self.learning.timezone)
-        names = (f"w{weekday}h{hour}", f"h{hour}", f"w{weekday}")
-        whether = self._group(names, arrivals=False)
-        when = self._group(names, arrivals=True)
+        local = _local(scheduled_at, self.learning.timezone)
+        return self._distribution(self._groups_of(local), scheduled_at)
+
+    def mix(self, scheduled_at: float) -> tuple[tuple[float, Distribution], ...]:
+        """Return the source's recent runs as ``(share, distribution)`` at ``scheduled_at``.
+
+        The newest :data:`MIX_RUNS` runs, counted by weekday and hour in the DAG's timezone
+        (the run at ``scheduled_at`` counts too): each (weekday, hour) gets the distribution a
+        run on it would have at ``scheduled_at``'s trend.  A latency target held over the
+        source's waits, not each wait apart, is spread over this mix (:mod:`.planner`).
+        """
+        keys = [_local(float(t), self.learning.timezone) for t in self._at[-MIX_RUNS:]]
+        keys.append(_local(scheduled_at, self.learning.timezone))
+        counts = Counter(self._groups_of(key) for key in keys)  # runs that share estimates
+        return tuple(
+            (n / len(keys), self._distribution(groups, scheduled_at))
+            for groups, n in sorted(counts.items())
+        )
+
+    def _groups_of(self, local: tuple[int, int]) -> tuple[str, str]:
+        """Return the groups a run on ``(weekday, hour)`` learns whether and when from (cached)."""
+        found = self._chosen.get(local)
+        if found is None:
+            weekday, hour = local
+            names = (f"w{weekday}h{hour}", f"h{hour}", f"w{weekday}")
+            found = self._group(names, arrivals=False), self._group(names, arrivals=True)
+            self._chosen[local] = found
+        return found
+
+    def _distribution(self, groups: tuple[str, str], scheduled_at: float) -> Distribution:
+        whether, when = groups
         ahead = min(max(scheduled_at - self.reference, -MAX_EXTRAPOLATION_S), MAX_EXTRAPOLATION_S)
-        est = _combine(self._estimate(when), self._estimate(whether))
-        return Distribution(est, self.slope * ahead, self._bandwidth(when))
+        est = self._combined.get(groups)
+        if est is None:
+            when_est = self._smoothed(when)
+            est = when_est if whether == when else _combine(when_est, self._estimate(whether))
+            self._combined[groups] = est
+        return Distribution(est, self.slope * ahead)
 
     @property
     def changed(self) -> bool:
@@ -242,10 +276,42 @@ class ArrivalModel:
         """
         for name in names:
             if self._differs(name, arrivals):
-                return name
+                return self._moved(name) if arrivals else name
         return self._rest(arrivals)
 
+    def _moved(self, name: str) -> str:
+        """Return the arrival group of ``name``: the rest moved, when that explains it.
+
+        A weekday or hour often differs by its timing only (a Wednesday 30 minutes late).
+        Then the shape of the many runs that do not differ (:meth:`_rest`), moved by the
+        difference of the medians, describes it with far less noise than its own few runs.
+        *Explains*: the KS distance between the moved rest and the group is within the 5%
+        critical value (:meth:`_group`); otherwise the group's own runs.  The moved rest is
+        a group of its own, ``"{rest}{move:+}"``, with the rest's runs and weights.
+        """
+        base = self._rest(True)
+        own, rest = self._estimate(name), self._estimate(base)
+        mine = own.quantile(0.5 * (1.0 - own.beyond))
+        theirs = rest.quantile(0.5 * (1.0 - rest.beyond))
+        if base == name or mine is None or theirs is None:
+            return name
+        move = round(mine - theirs, 3)
+        moved = f"{base}{move:+}"
+        if moved not in self._cache:
+            self._cache[moved] = Estimate(rest.edges + move, rest.masses, rest.weight)
+            self._groups[moved] = self._groups[base]
+        n, n_base = self._effective(name, True), self._effective(base, True)
+        if _ks(self._cache[moved], own) > 1.36 * math.sqrt(1.0 / n + 1.0 / n_base):
+            return name
+        return moved
+
     def _differs(self, name: str, arrivals: bool) -> bool:
+        found = self._verdicts.get((name, arrivals))
+        if found is None:
+            found = self._verdicts[(name, arrivals)] = self._test(name, arrivals)
+        return found
+
+    def _test(self, name: str, arrivals: bool) -> bool:
         n, n_all = self._effective(name, arrivals), self._effective("all", arrivals)
         if name not in self._groups or n < MIN_GROUP_WEIGHT:
             return False
@@ -280,15 +346,20 @@ class ArrivalModel:
         member = self._groups.get(name)
         if member is None:
             return 0.0
-        w = self._weights[member & np.isfinite(self._by)] if arrivals else self._weights[member]
-        return min(float(w.sum() ** 2 / (w @ w)), float(w.sum())) if w.size else 0.0
-
-    def _bandwidth(self, name: str) -> float:
-        """Return the smoothing bandwidth of a group's arrival estimate (cached)."""
-        found = self._widths.get(name)
+        found = self._sizes.get((name, arrivals))
         if found is None:
-            found = bandwidth(self._estimate(name), self._effective(name, True))
-            self._widths[name] = found
+            w = self._weights[member & self._arrived] if arrivals else self._weights[member]
+            found = min(float(w.sum() ** 2 / (w @ w)), float(w.sum())) if w.size else 0.0
+            self._sizes[(name, arrivals)] = found
+        return found
+
+    def _smoothed(self, name: str) -> Estimate:
+        """Return a group's arrival estimate, smoothed (:func:`smooth`; cached)."""
+        found = self._smooth.get(name)
+        if found is None:
+            est = self._estimate(name)
+            found = smooth(est, bandwidth(est, self._effective(name, True)))
+            self._smooth[name] = found
         return found
 
     def _estimate(self, name: str) -> Estimate:

@@ -14,9 +14,21 @@ about ``S_k * (1 - dense / sparse)`` pokes and lets its arrival mass ``m_k`` be 
 a continuum of interval choices the Lagrangian of "expected pokes + lambda x late mass" is
 linear in ``1 / interval``, so each cell's optimum is at an end (dense or sparse), and the
 best cells to leave sparse are those with the least arrival mass per poke saved: the
-lowest hazard ``m_k / S_k``, taken in that order until their mass reaches the budget.
+lowest hazard ``m_k / S_k``, taken in that order until their late mass reaches the budget.
 This is Keller's result (check where the hazard is high) solved exactly for a latency
-quantile instead of a linear cost of lateness.
+quantile instead of a linear cost of lateness.  A run of sparse cells ends at a poke (the
+next dense cell's first, or the deadline's), so its last cell is detected in time: the late
+mass of a plan is that of its sparse cells but the last of each run (:func:`_late`), and
+the threshold is the highest hazard whose plan keeps it within the budget (by bisection:
+the late mass only grows with the threshold).
+
+One budget for a source, not one per wait.  The target is a quantile of the latency over
+a source's waits, so the budget is spent where a poke saves the most over all of them
+(:func:`shared_cutoff`): the cells of the source's mix of runs (weekdays and hours, in
+their recent proportions) are pooled and one hazard threshold chosen for all.  A run that
+mostly stays empty (a weekend) has a low hazard everywhere and polls sparsely, where a
+budget of its own would have made it poll densely around its rare arrivals; a run whose
+arrival is all but certain polls a little more densely instead.
 
 The plan is the poke offsets that follow: from a dense cell, the next poke is ``dense``
 later; from a sparse one, ``sparse`` later but never past the start of the next dense cell;
@@ -28,6 +40,7 @@ cells are sparse.  Pure and deterministic.
 from __future__ import annotations
 
 import bisect
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Final
 
@@ -35,7 +48,7 @@ import numpy as np
 
 from .model import Distribution
 
-__all__ = ["MAX_CELLS", "Plan", "plan"]
+__all__ = ["MAX_CELLS", "Plan", "plan", "shared_cutoff"]
 
 MAX_CELLS: Final = 20_000
 """Dense cells a plan considers; past them (a long wait with a tiny target) all is sparse."""
@@ -68,6 +81,7 @@ def plan(
     dense: float,
     sparse: float,
     budget: float,
+    cutoff: float | None = None,
 ) -> Plan:
     """Return the poke plan of a window (module docstring).
 
@@ -78,23 +92,52 @@ def plan(
     :param sparse: the longest interval, >= ``dense``.
     :param budget: the fraction of expected arrivals that may be detected later than
         ``dense`` (``1 - q`` for a latency target at quantile ``q``, less a safety margin).
+    :param cutoff: the hazard below which a cell is sparse, shared by a source's waits
+        (:func:`shared_cutoff`); ``None``: this wait's own, from ``budget``.
     """
     if not deadline > start:
         return Plan((start,), 0.0, 1.0)
-    edges, mass, alive, known = _cells(dist, start, deadline, dense)
-    cutoff = _threshold(mass, alive, known, budget)
-    is_dense = known & (mass > 0) & (mass / np.maximum(alive, 1e-12) >= cutoff)
+    cells = _cells(dist, start, deadline, dense)
+    if cutoff is None:
+        cutoff = _threshold([(1.0, cells)], budget)
+    edges, mass = cells[0], cells[1]
+    is_dense = _dense(cells, cutoff)
     offsets = _offsets(edges, is_dense, start, deadline, dense, sparse)
-    late = float(mass[~is_dense].sum() / mass.sum()) if mass.sum() > 0 else 0.0
+    late = _late(mass, is_dense) / float(mass.sum()) if mass.sum() > 0 else 0.0
     return Plan(offsets, late, _expected_pokes(offsets, dist, start))
 
 
-def _cells(
-    dist: Distribution, start: float, deadline: float, dense: float
-) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """Return the cells' edges, arrival masses, survival at their starts, and which are known."""
-    cells = min(int(np.ceil((deadline - start) / dense)), MAX_CELLS)
-    edges = np.minimum(start + dense * np.arange(cells + 1), deadline)
+def shared_cutoff(
+    mix: Sequence[tuple[float, Distribution]],
+    start: float,
+    deadline: float,
+    *,
+    dense: float,
+    budget: float,
+) -> float:
+    """Return the hazard cutoff that spends ``budget`` over a mix of waits, not each apart.
+
+    ``mix`` is ``(share, distribution)`` of the waits a source runs (:meth:`.ArrivalModel.mix`),
+    each polled over ``(start, deadline]``.  Their cells are pooled, a cell's arrival mass
+    and survival weighted by its wait's share, and :func:`_threshold` picks the one hazard
+    below which cells are sparse so that at most ``budget`` of the arrivals the mix expects
+    are detected late.  A run that mostly stays empty (its survival barely falls) then
+    polls sparsely where a wait of its own would spend its budget densely, and the latency
+    target holds at its quantile over the source's waits.
+    """
+    if not deadline > start or not mix:
+        return float("inf")
+    return _threshold([(share, _cells(d, start, deadline, dense)) for share, d in mix], budget)
+
+
+Cells = tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]
+"""A window's cells: edges, arrival masses, survival at their starts, which are known."""
+
+
+def _cells(dist: Distribution, start: float, deadline: float, dense: float) -> Cells:
+    """Return the cells of ``(start, deadline]``, ``dense`` wide (the last may be shorter)."""
+    count = min(int(np.ceil((deadline - start) / dense)), MAX_CELLS)
+    edges = np.minimum(start + dense * np.arange(count + 1), deadline)
     cdf = dist.cdf_many(edges)
     mass = np.diff(cdf)  # arrival mass per cell
     alive = 1.0 - cdf[:-1]  # still waiting at the cell's start (never-arriving included)
@@ -102,19 +145,46 @@ def _cells(
     return edges, mass, alive, known
 
 
-def _threshold(mass: np.ndarray, alive: np.ndarray, known: np.ndarray, budget: float) -> float:
-    """Return the hazard below which a cell is polled sparsely, spending at most ``budget``.
+def _dense(cells: Cells, cutoff: float) -> np.ndarray:
+    """Return which cells are dense: known, with arrival mass, hazard at least ``cutoff``."""
+    _, mass, alive, known = cells
+    return np.asarray(known & (mass > 0) & (mass / np.maximum(alive, 1e-12) >= cutoff))
 
-    Cells are left sparse lowest hazard (``mass / alive``) first while their mass stays
-    within ``budget`` of the whole; the threshold is the hazard of the first cell kept dense
-    (``inf`` when every cell fits in the budget).
+
+def _late(mass: np.ndarray, is_dense: np.ndarray) -> float:
+    """Return the arrival mass a plan detects late: its sparse cells but the last of each run.
+
+    A run of sparse cells ends at a dense cell's first poke or at the deadline's: an arrival
+    in its last cell is seen within ``dense``.  (So is one in the last ``dense`` of each
+    ``sparse`` gap inside a long run; not counted, which errs late.)
     """
-    candidates = np.flatnonzero(known & (mass > 0))
-    hazard = mass[candidates] / np.maximum(alive[candidates], 1e-12)
-    order = np.argsort(hazard, kind="stable")
-    spent = np.cumsum(mass[candidates][order])
-    kept = np.flatnonzero(spent > budget * float(mass.sum()))
-    return float(hazard[order][kept[0]]) if kept.size else float("inf")
+    ends_run = np.append(is_dense[1:], True)
+    return float(mass[~is_dense & ~ends_run].sum())
+
+
+def _threshold(members: Sequence[tuple[float, Cells]], budget: float) -> float:
+    """Return the highest hazard cutoff whose plans leave at most ``budget`` of arrivals late.
+
+    Cells below the cutoff are sparse (:func:`_dense`); the late mass (:func:`_late`, each
+    member's weighted by its share) only grows with the cutoff, so the cutoff is found by
+    bisection over the cells' hazards: ``inf`` (all sparse) when even that fits.
+    """
+    total = sum(share * float(cells[1].sum()) for share, cells in members)
+    allowed = budget * total
+
+    def late(cutoff: float) -> float:
+        return sum(share * _late(cells[1], _dense(cells, cutoff)) for share, cells in members)
+
+    if late(float("inf")) <= allowed:
+        return float("inf")
+    hazards = np.unique(
+        np.concatenate([(c[1] / np.maximum(c[2], 1e-12))[c[3] & (c[1] > 0)] for _, c in members])
+    )
+    low, high = 0, hazards.size  # late(hazards[low]) fits; late(hazards[high] or inf) does not
+    while high - low > 1:
+        middle = (low + high) // 2
+        low, high = (middle, high) if late(float(hazards[middle])) <= allowed else (low, middle)
+    return float(hazards[low]) if hazards.size else float("inf")
 
 
 def _offsets(

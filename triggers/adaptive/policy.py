@@ -28,7 +28,7 @@ from waitwise.triggers.policy.protocol import JSON, MIN_INTERVAL
 
 from .knowledge import TRUSTED_FROM, Knowledge
 from .model import Distribution, Learning
-from .planner import Plan, plan
+from .planner import Plan, plan, shared_cutoff
 from .tuning import Rules, Setting, in_effect
 
 __all__ = ["SAFETY", "Adaptive", "Bound", "Eta", "Planned", "RecentAverage"]
@@ -279,13 +279,13 @@ class Adaptive(PolicyBase):
             if tuned.deadline_s is not None:
                 at_least = opens_at + self.min_timeout_s
                 deadline = min(deadline, max(scheduled_at + tuned.deadline_s, at_least))
+        window = (max(start, 0.0), max(deadline - scheduled_at, 0.0))
+        # The budget is the source's, spent over its mix of runs (a weekend that mostly
+        # stays empty polls sparsely), not each wait's apart: see planner.shared_cutoff.
+        mix = knowledge.mix(self.learning, opens_at, scheduled_at)
+        cutoff = shared_cutoff(mix, *window, dense=self.target_latency_s, budget=budget)
         found = plan(
-            dist,
-            max(start, 0.0),
-            max(deadline - scheduled_at, 0.0),
-            dense=self.target_latency_s,
-            sparse=sparse,
-            budget=budget,
+            dist, *window, dense=self.target_latency_s, sparse=sparse, budget=budget, cutoff=cutoff
         )
         policy = Planned(tuple(found.offsets), start, sparse)
         eta = Eta.of(dist, max(start, 0.0))

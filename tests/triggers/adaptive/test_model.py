@@ -145,3 +145,47 @@ def test_all_censored_history_expects_no_arrival() -> None:
 def test_bad_learning_settings_are_refused(learning: dict[str, object], field: str) -> None:
     with pytest.raises(ValueError, match=field):
         Learning(**learning)  # type: ignore[arg-type]
+
+
+def test_a_later_weekday_takes_the_shape_of_the_others_moved() -> None:
+    # Wednesdays (T0 and every 7th day) 30 minutes later, the same spread as the others:
+    # their estimate is the other days', moved, not their own few and noisier runs.
+    truth = normal_days(350, 7200, 600, seed=11, shift=lambda d: 1800.0 if d % 7 == 0 else 0.0)
+    model = fitted(polled(truth, 60))
+    wednesday, thursday = model.distribution(T0 + 350 * DAY), model.distribution(T0 + 351 * DAY)
+    _, when = model._groups_of((2, 0))  # T0 + 350 days: a Wednesday, 00:00 UTC
+    base, _, move = when.partition("+")
+    assert base == model._groups_of((3, 0))[1]
+    assert float(move) == pytest.approx(1800, abs=150)
+    medians = [d.given_after(0.0, 0.5) or 0.0 for d in (wednesday, thursday)]
+    assert medians[0] - medians[1] == pytest.approx(float(move), abs=1.0)
+    spreads = [(d.quantile(0.75) or 0.0) - (d.quantile(0.25) or 0.0) for d in (wednesday, thursday)]
+    assert spreads[0] == pytest.approx(spreads[1], rel=1e-6)
+
+
+def test_a_weekday_of_another_shape_keeps_its_own_runs() -> None:
+    # Wednesdays as late on the median but three times as spread: moving the others does
+    # not explain them.
+    rng = random.Random(12)
+    truth: list[float | None] = [rng.gauss(7200, 1500 if d % 7 == 0 else 300) for d in range(700)]
+    model = fitted(polled(truth, 60), half_life_days=10_000.0)
+    wednesday, thursday = model.distribution(T0 + 700 * DAY), model.distribution(T0 + 701 * DAY)
+    wide = [(d.quantile(0.9) or 0.0) - (d.quantile(0.1) or 0.0) for d in (wednesday, thursday)]
+    assert wide[0] > 3 * wide[1]
+
+
+def test_the_mix_counts_the_recent_runs_by_what_they_learn_from() -> None:
+    rng = random.Random(13)
+    truth: list[float | None] = []
+    for d in range(350):
+        weekend = (datetime.fromtimestamp(T0 + d * DAY, ZoneInfo("UTC")).weekday()) >= 5
+        truth.append(None if weekend and rng.random() < 0.85 else rng.gauss(7200, 300))
+    model = fitted(polled(truth, 60))
+    mix = model.mix(T0 + 350 * DAY)
+    assert sum(share for share, _ in mix) == pytest.approx(1.0)
+    arrives = sorted((1.0 - d.beyond, share) for share, d in mix)
+    # Of the newest 100 runs and the one planned, 28 fall on a weekend, each weekend day
+    # with its own (low) chance of arriving.
+    assert len(arrives) == 7
+    assert [p < 0.35 for p, _ in arrives] == [True, True, False, False, False, False, False]
+    assert sum(share for _, share in arrives[:2]) == pytest.approx(28 / 101)
