@@ -19,7 +19,7 @@ import asyncio
 import logging
 import os
 import re
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Collection, Hashable, Sequence
 from typing import Any, ClassVar, Final, Protocol
 
 from waitwise.triggers.base import PolicyTrigger, rebuilding
@@ -29,9 +29,11 @@ from waitwise.triggers.errors import PolicyConfigError
 from waitwise.triggers.filescan import (
     MAX_FOUND,
     FileQuery,
+    Listings,
     Unfinished,
     check,
     check_all,
+    scan_directory,
     shown,
     within,
 )
@@ -118,54 +120,50 @@ class FileProber:
     """
 
     def __init__(self) -> None:
-        self._mtimes: dict[str, int] = {}  # directory -> st_mtime_ns when looks last ran
+        self._mtimes: dict[str, int] = {}  # directory -> st_mtime_ns when last asked
+        self._changed: Listings = {}  # the last batch's listings of changed directories
 
     async def probe_batch(self, queries: Sequence[FileQuery | QueryGroup]) -> list[ProbeResult]:
         """Check ``queries`` in one worker thread (:func:`check_all`)."""
         results, _ = await self.probe_pooled(queries, ())
-        return list(results)
+        return results
 
     def share_keys(self, query: FileQuery | QueryGroup) -> tuple[str, ...]:
         """Return the directories a listing answers ``query`` from."""
         return tuple(sorted({m.directory for m in _members(query) if m.directory is not None}))
 
     async def probe_pooled(
-        self, queries: Sequence[FileQuery | QueryGroup], looks: Sequence[FileQuery | QueryGroup]
-    ) -> tuple[list[ProbeResult], list[ProbeResult | None]]:
-        """Check ``queries``, and ``looks`` on directories changed since the last look.
+        self, queries: Sequence[FileQuery | QueryGroup], shared: Collection[Hashable]
+    ) -> tuple[list[ProbeResult], set[Hashable]]:
+        """Check ``queries``; also return which ``shared`` directories changed since asked.
 
-        One worker thread for all.  A directory counts as changed when its ``st_mtime_ns``
-        differs from the last look's (read before listing it, so a file landing in between
-        is seen at the next tick): adding, removing or renaming an entry changes it.
+        One worker thread for both.  A directory has changed when its ``st_mtime_ns``
+        differs from the last time it was asked (read before it is listed, so a file landing
+        in between shows at the next tick): adding, removing or renaming an entry changes
+        it.  A directory under an inotify watch is never reported: its events wake the very
+        waits whose files completed.
         """
         flat = [m for query in queries for m in _members(query)]
-        extra = [_members(query) for query in looks]
-        every = (*flat, *(m for members in extra for m in members))
-        hidden = _hidden({q.directory for q in every if q.directory is not None})
-        answered, included = await asyncio.to_thread(
-            _check_with_looks, flat, extra, set(hidden), self._mtimes
+        hidden = _hidden({q.directory for q in flat if q.directory is not None})
+        gate = [d for d in shared if isinstance(d, str) and d not in hidden]
+        answered, changed, listings = await asyncio.to_thread(
+            _check_and_gate, flat, gate, self._mtimes
         )
-        # Files still being written are left out here, on the loop, with the watch's live
-        # view: it knows of every event read up to now, later than any snapshot would.
-        if hidden:
-            every_checked = [
-                *flat,
-                *(m for ms, on in zip(extra, included, strict=True) if on for m in ms),
-            ]
-            answered = [
-                shown(r, hidden.get(q.directory or "")) if isinstance(r, list) else r
-                for q, r in zip(every_checked, answered, strict=True)
-            ]
-        results = _combine(queries, answered[: len(flat)])
-        seen: list[ProbeResult | None] = []
-        at = len(flat)
-        for query, members, look in zip(looks, extra, included, strict=True):
-            if not look:
-                seen.append(None)
-                continue
-            seen.append(_combine([query], answered[at : at + len(members)])[0])
-            at += len(members)
-        return results, seen
+        self._changed = listings
+        return _combine(queries, _unhidden(flat, answered, hidden)), changed
+
+    async def look(self, queries: Sequence[FileQuery | QueryGroup]) -> list[ProbeResult | None]:
+        """Answer waits that are not due from the last batch's listings of changed directories.
+
+        The same listings the due waits were answered from (no new listing; a ``stat`` per
+        file found): found items count, anything else is ``None``.
+        """
+        flat = [m for query in queries for m in _members(query)]
+        hidden = _hidden({q.directory for q in flat if q.directory is not None})
+        listings, self._changed = self._changed, {}
+        answered = await asyncio.to_thread(_answer_from, flat, listings)
+        results = _combine(queries, _unhidden(flat, answered, hidden))
+        return [r if isinstance(r, list) and r else None for r in results]
 
     async def subscribe(
         self, query: FileQuery | QueryGroup, wake: Callable[[], None]
@@ -225,27 +223,15 @@ def _combine(
     return out
 
 
-def _check_with_looks(
-    flat: list[FileQuery],
-    extra: list[tuple[FileQuery, ...]],
-    watched: set[str],
-    mtimes: dict[str, int],
-) -> tuple[list[ProbeResult], list[bool]]:
-    """Return the results of ``flat``, then of the looks (``extra``) on changed directories.
+def _check_and_gate(
+    flat: list[FileQuery], gate: list[str], mtimes: dict[str, int]
+) -> tuple[list[ProbeResult], set[Hashable], Listings]:
+    """Return ``flat``'s results, which ``gate`` directories changed, and their listings.
 
-    Blocking (a worker thread).  A look is included whole when one of its directories
-    changed (its mtime differs from the last look's); the flags say which were included.
+    Blocking (a worker thread).  Each directory is listed once for both.
     """
-    changed: set[str] = set()
-    # A directory under an inotify watch needs no looks: its events wake the very waits
-    # whose files completed, and a look there would re-check every sharer on each change.
-    looked = {
-        q.directory
-        for members in extra
-        for q in members
-        if q.directory is not None and q.directory not in watched
-    }
-    for directory in sorted(looked):
+    changed: set[Hashable] = set()
+    for directory in gate:
         try:
             mtime = os.stat(directory or os.curdir).st_mtime_ns  # blocking-ok: worker thread
         except OSError:
@@ -253,9 +239,31 @@ def _check_with_looks(
         if mtimes.get(directory) != mtime:
             mtimes[directory] = mtime
             changed.add(directory)
-    included = [any(q.directory in changed for q in members) for members in extra]
-    more = [q for members, look in zip(extra, included, strict=True) if look for q in members]
-    return check_all([*flat, *more]), included
+    listings: Listings = {}
+    results = check_all(flat, listings=listings)
+    for directory in gate:  # listed for the looks even where the due waits needed a stat
+        if directory in changed and directory not in listings:
+            listings[directory] = scan_directory(directory)
+    return results, changed, {d: v for d, v in listings.items() if d in changed}
+
+
+def _answer_from(flat: list[FileQuery], listings: Listings) -> list[ProbeResult]:
+    """Answer ``flat`` from ``listings`` only (a query elsewhere: nothing to say)."""
+    known = [q for q in flat if q.directory in listings]
+    answers = dict(zip((q.key for q in known), check_all(known, listings=listings), strict=True))
+    return [answers.get(q.key, []) for q in flat]
+
+
+def _unhidden(
+    flat: list[FileQuery], answered: list[ProbeResult], hidden: dict[str, Unfinished]
+) -> list[ProbeResult]:
+    """Leave out files still being written (on the loop: the watch's live view)."""
+    if not hidden:
+        return answered
+    return [
+        shown(r, hidden.get(q.directory or "")) if isinstance(r, list) else r
+        for q, r in zip(flat, answered, strict=True)
+    ]
 
 
 def _hidden(directories: set[str]) -> dict[str, Unfinished]:

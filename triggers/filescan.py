@@ -137,7 +137,16 @@ def check(query: FileQuery) -> list[FoundItem]:
     return _confined(query, found)
 
 
-def check_all(queries: Sequence[FileQuery], hidden: Hidden | None = None) -> list[ProbeResult]:
+Listings = dict[str, "dict[str, os.DirEntry[str]] | ProbeError"]
+"""Directory listings by directory, as :func:`check_all` made them (to answer looks from)."""
+
+
+def check_all(
+    queries: Sequence[FileQuery],
+    hidden: Hidden | None = None,
+    *,
+    listings: Listings | None = None,
+) -> list[ProbeResult]:
     """Check each distinct query once, pooled by directory; results in the order of ``queries``.
 
     A failure is returned in place of its query's result, never raised: an ``OSError`` as a
@@ -145,12 +154,18 @@ def check_all(queries: Sequence[FileQuery], hidden: Hidden | None = None) -> lis
     anything else as it is, which ends that wait alone (a path the filesystem cannot take,
     such as one holding a NUL byte or a character the filesystem encoding cannot encode).
     A directory that cannot be listed fails only the queries on it.
+
+    ``listings``: directories listed already answer every query on them from that listing,
+    and every listing made here is added to it.
     """
     hidden = hidden or {}
+    listings = {} if listings is None else listings
     distinct = {query.key: query for query in queries}
     answers: dict[tuple[str, bool, str | None, int], ProbeResult] = {}
-    for directory, members in _listed(list(distinct.values())).items():
-        listing = _list(directory)
+    for directory, members in _listed(list(distinct.values()), listings).items():
+        listing = listings.get(directory)
+        if listing is None:
+            listing = listings[directory] = _list(directory)
         hide = hidden.get(directory)
         for query in members:
             if isinstance(listing, ProbeError):
@@ -168,8 +183,11 @@ def scan_directory(directory: str) -> dict[str, os.DirEntry[str]] | ProbeError:
     return _list(directory)
 
 
-def _listed(queries: Sequence[FileQuery]) -> dict[str, list[FileQuery]]:
-    """Return the queries answered by a listing, grouped by directory (see the module doc)."""
+def _listed(queries: Sequence[FileQuery], listed: Listings) -> dict[str, list[FileQuery]]:
+    """Return the queries answered by a listing, grouped by directory (see the module doc).
+
+    A directory in ``listed`` (listed already) answers every query on it.
+    """
     by_directory: dict[str, list[FileQuery]] = {}
     for query in queries:
         if query.directory is not None:
@@ -177,7 +195,7 @@ def _listed(queries: Sequence[FileQuery]) -> dict[str, list[FileQuery]]:
     return {
         directory: members
         for directory, members in by_directory.items()
-        if len(members) >= LIST_FROM or any(query.magic for query in members)
+        if len(members) >= LIST_FROM or directory in listed or any(query.magic for query in members)
     }
 
 

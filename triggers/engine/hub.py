@@ -21,6 +21,7 @@ the next due poke, so schedules are exact.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import heapq
 import itertools
 import logging
@@ -166,7 +167,8 @@ class PollHub:
         try:
             await asyncio.wait([self._sleeper])
         finally:
-            self._sleeper.cancel()
+            with contextlib.suppress(RuntimeError):  # the loop closed under a napping hub
+                self._sleeper.cancel()
             self._sleeper = None
 
     async def _run(self) -> None:
@@ -197,18 +199,22 @@ class PollHub:
     def _launch(self, group: list[Watch]) -> asyncio.Task[None]:
         """Probe and settle one kind's batch as a task of its own (see :data:`SLOW_BATCH_S`)."""
         key = id(group[0].prober)
-        looks = self._sharers.others(group) if self._sharers else []
-        task = asyncio.get_running_loop().create_task(self._batch(group, looks))
+        task = asyncio.get_running_loop().create_task(self._batch(group))
         self._busy[key] = task
         task.add_done_callback(lambda _: self._batch_done(key))
         return task
 
-    async def _batch(self, due: list[Watch], looks: list[Watch]) -> None:
+    async def _batch(self, due: list[Watch]) -> None:
         try:
-            results, seen = await _probe(due, looks)
-            now = self.clock.now()  # one time for the batch and its looks
+            shared = self._sharers.shared(due) if self._sharers else set()
+            results, changed = await _probe(due, shared)
+            now = self.clock.now()
             await self._settle(due, results, now)
-            await self._settle_looks(looks, seen, now)
+            if changed:  # free looks for the waits on what changed (:mod:`.sharing`)
+                looks = self._sharers.others(changed, due)
+                if looks:  # answered from the same listings: seen at the same time
+                    seen = await _look(due[0].prober, looks)
+                    await self._settle_looks(looks, seen, now)
         except Exception as exc:  # a bug in settling: end this batch's waits, go on
             log.exception("Settling a batch of %d waits failed", len(due))
             for entry in due:
@@ -328,41 +334,33 @@ class PollHub:
             self.sink.incr(metrics.POKES, tags[key], count)
 
 
-async def _probe(due: list[Watch], looks: list[Watch]) -> tuple[Sequence[ProbeResult], list[Look]]:
-    """Check one kind's due queries (and the looks, :mod:`.sharing`), in the order of ``due``."""
+async def _probe(
+    due: list[Watch], shared: set[Hashable]
+) -> tuple[Sequence[ProbeResult], set[Hashable]]:
+    """Check one kind's due queries; return their results and which shared keys changed."""
     prober = due[0].prober
-    mine = [entry for entry in looks if entry.prober is prober]
-    if mine and isinstance(prober, Pooling):
-        seen = await _pooled(prober, due, mine)
-        if seen is not None:
-            results, found = seen
-            by_id = {id(entry): look for entry, look in zip(mine, found, strict=True)}
-            return results, [by_id.get(id(entry)) for entry in looks]
-    results = await probe_isolated(prober, [entry.query for entry in due])
-    return results, [None] * len(looks)
+    queries = [entry.query for entry in due]
+    if shared and isinstance(prober, Pooling):
+        try:
+            results, changed = await prober.probe_pooled(queries, shared)
+            if len(results) == len(due):
+                return results, set(changed) & shared
+            log.error("%s answered %d results for %d queries", prober, len(results), len(due))
+        except Exception:  # isolation first: probe the due waits the usual way
+            log.exception("%s failed a pooled batch; checking without looks", prober)
+    return await probe_isolated(prober, queries), set()
 
 
-async def _pooled(
-    prober: Pooling, due: list[Watch], looks: list[Watch]
-) -> tuple[Sequence[ProbeResult], Sequence[Look]] | None:
-    """Return the pooled probe's results and looks, or ``None`` if it failed (then alone)."""
+async def _look(prober: Prober, looks: list[Watch]) -> Sequence[Look]:
+    """Return what ``prober`` shows for waits not due (``None`` each if it cannot say)."""
     try:
-        results, seen = await prober.probe_pooled(
-            [entry.query for entry in due], [entry.query for entry in looks]
-        )
-        if len(results) == len(due) and len(seen) == len(looks):
-            return results, seen
-        log.error(
-            "%s answered %d/%d queries, %d/%d looks",
-            prober,
-            len(results),
-            len(due),
-            len(seen),
-            len(looks),
-        )
-    except Exception:  # isolation first: probe the due waits the usual way
-        log.exception("%s failed a pooled batch; checking without looks", prober)
-    return None
+        if isinstance(prober, Pooling):
+            seen = await prober.look([entry.query for entry in looks])
+            if len(seen) == len(looks):
+                return seen
+    except Exception:  # a look is a bonus: the waits' own pokes go on
+        log.exception("%s failed a look at %d waits", prober, len(looks))
+    return [None] * len(looks)
 
 
 def _apply(entry: Watch, result: ProbeResult, now: float) -> WaitStatus | None:

@@ -2,19 +2,21 @@
 
 Waits on one directory keep their own schedules, so in most ticks only some of them are due.
 A prober that *pools* (:class:`Pooling`) names, per query, the resources it reads
-(``share_keys``: a file query's directories).  When the hub probes the due waits, it hands
-the prober the other waits sharing those resources as *looks*: the prober answers them from
-the same listing, in the same thread hop, where the resource changed since it last looked
-(``None`` otherwise: no new information, no work).  A look that finds the data ends its wait
-at once (a detection ahead of its schedule, counted as a poke); a look that finds nothing
-changes nothing (no poke counted, schedule untouched).  Looks only ever make detection
-earlier; an error in a look is ignored (the wait's own poke will meet it).
+(``share_keys``: a file query's directories).  When the hub probes the due waits, it also
+names the resources other waits share with them; the prober says, in the same thread hop,
+which of those *changed* since it last looked (a directory's mtime: one ``stat``).  Only
+then, and only for the changed resources, does the hub gather the other waits on them and
+have them checked as *looks* (one more batch): steady state costs a ``stat`` per shared
+resource and tick, not a walk over every waiting sensor.  A look that finds the data ends its
+wait at once (a detection ahead of its schedule, counted as a poke); a look that finds
+nothing changes nothing (no poke counted, schedule untouched).  Looks only ever make
+detection earlier; an error in a look is ignored (the wait's own poke will meet it).
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Hashable, Sequence
+from collections.abc import Collection, Hashable, Sequence
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 from waitwise.triggers.engine.progress import ProbeResult
@@ -37,9 +39,13 @@ class Pooling(Protocol):
         ...
 
     async def probe_pooled(
-        self, queries: Sequence[Any], looks: Sequence[Any]
-    ) -> tuple[Sequence[ProbeResult], Sequence[Look]]:
-        """Return the results for ``queries`` and, for ``looks``, what the same check shows."""
+        self, queries: Sequence[Any], shared: Collection[Hashable]
+    ) -> tuple[Sequence[ProbeResult], set[Hashable]]:
+        """Return the results for ``queries`` and which of ``shared`` changed since last asked."""
+        ...
+
+    async def look(self, queries: Sequence[Any]) -> Sequence[Look]:
+        """Return what a check shows for ``queries`` (not due: found items count, no error)."""
         ...
 
 
@@ -54,9 +60,16 @@ class Sharers:
         for key in keys:
             self._by_key.setdefault(key, {})[id(entry)] = entry
 
-    def others(self, due: Sequence[Watch]) -> list[Watch]:
-        """Return the pending waits that share a key with ``due`` and are not in it."""
-        keys = {key for entry in due for key in entry.share}
+    def shared(self, due: Sequence[Watch]) -> set[Hashable]:
+        """Return the keys of ``due`` that other waits share too (counting only, no walk)."""
+        counts: dict[Hashable, int] = {}
+        for entry in due:
+            for key in entry.share:
+                counts[key] = counts.get(key, 0) + 1
+        return {key for key, n in counts.items() if len(self._by_key.get(key, ())) > n}
+
+    def others(self, keys: Collection[Hashable], due: Sequence[Watch]) -> list[Watch]:
+        """Return the pending waits under ``keys`` that are not in ``due`` nor being probed."""
         found: dict[int, Watch] = {}
         for key in keys:
             members = self._by_key.get(key)
@@ -67,6 +80,8 @@ class Sharers:
                     del members[ident]
                 elif not entry.in_flight:
                     found[ident] = entry
+        for entry in due:
+            found.pop(id(entry), None)
             if not members:
                 del self._by_key[key]
         return list(found.values())

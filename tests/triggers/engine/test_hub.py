@@ -232,7 +232,7 @@ async def test_a_slow_kind_does_not_hold_up_another(tmp_path: Path) -> None:
             release.set()
             (stuck_event,) = await asyncio.wait_for(asyncio.gather(slow), timeout=5)
     finally:
-        del Scripted.prober.probe_batch  # type: ignore[method-assign]
+        del Scripted.prober.probe_batch
     assert [e.payload["status"] for e in events] == ["success"] * 3
     assert [e.payload["first_seen_at"] for e in events] == [T0 + 3] * 3
     assert stuck_event.payload["found"] == HIT

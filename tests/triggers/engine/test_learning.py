@@ -142,12 +142,13 @@ async def test_a_learned_wait_plans_records_its_model_and_eta_and_logs_its_pokes
     )
     pokes = next(r.getMessage() for r in caplog.records if "pokes at +[" in r.getMessage())
     offsets = [float(x) for x in pokes.split("+[")[1].split("]")[0].split(", ")]
-    # Arrivals came 95-105 s after the schedule: sparse (60 s) before, 5 s through it, then
-    # sparse again once the data should have been there.
-    assert offsets == [0.0, 60.0, 95.0, 100.0, 105.0, 110.0, 170.0]
+    # Arrivals came 95-105 s after the schedule: sparse (60 s) before, 5 s through it (the
+    # first dense poke at +100 still sees a +95 arrival within the 5 s target), then sparse
+    # again once the data should have been there.
+    assert offsets == [0.0, 60.0, 100.0, 105.0, 110.0, 115.0, 175.0]
     timings = {name: value for kind, name, value, _ in sink.records if kind == "timing"}
-    assert timings[DETECTION_LATENCY] == pytest.approx(60.0)  # seen at +170, missed at +110
-    assert timings[ETA_ERROR] == pytest.approx(T0 + 170.0 - payload["eta"]["at"])
+    assert timings[DETECTION_LATENCY] == pytest.approx(60.0)  # seen at +175, missed at +115
+    assert timings[ETA_ERROR] == pytest.approx(T0 + 175.0 - payload["eta"]["at"])
 
 
 async def test_without_history_a_learned_wait_polls_by_its_fallback(tmp_path: Path) -> None:

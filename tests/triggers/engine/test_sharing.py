@@ -52,6 +52,7 @@ async def test_one_listing_ends_every_wait_on_the_directory_whatever_its_phase(
         found_by_looks = runtime.current().hub().looks_found
         for task in tasks[4:]:
             task.cancel()
+        await asyncio.gather(*tasks[4:], return_exceptions=True)
     assert [e.payload["status"] for e in events] == ["success"] * 4
     assert {e.payload["first_seen_at"] for e in events} == {T0 + 2.25}  # one listing for all
     assert found_by_looks == 3
