@@ -84,6 +84,7 @@ class AlertSink:
 
     def close(self) -> None:
         self.server.shutdown()
+        self.server.server_close()
 
 
 # --------------------------------------------------------------------------- the days
