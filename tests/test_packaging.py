@@ -112,4 +112,4 @@ def test_metadata_names_the_distribution_and_airflow(wheel: zipfile.ZipFile) -> 
     metadata = email.parser.Parser().parsestr(_dist_info(wheel, "METADATA"))
     assert metadata["Name"] == "airflow-waitwise"
     requires = [r.split(";")[0].replace(" ", "") for r in metadata.get_all("Requires-Dist", [])]
-    assert "apache-airflow<4,>=3.3" in requires
+    assert "apache-airflow<4,>=3.3.2" in requires
