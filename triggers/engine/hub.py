@@ -147,6 +147,7 @@ class PollHub:
         entry.gen += 1
         entry.due = now
         heapq.heappush(self._heap, (now, next(self._seq), entry.gen, entry))
+        self._urgent = True  # no tick pause before it, should the hub be busy right now
         if self._sleeper is not None:
             self._sleeper.cancel()
         elif self._task is None or self._task.done():  # defensive: the hub has stopped
