@@ -38,16 +38,16 @@ REMOTE_FSTYPES: Final = frozenset(
 _LOGGED: set[str] = set()
 
 
-def _log_once(key: str, level: int, msg: str, *args: object) -> None:
+def log_once(logger: logging.Logger, key: str, level: int, msg: str, *args: object) -> None:
     """Log ``msg`` the first time ``key`` is seen in this process, at DEBUG afterwards."""
     first = key not in _LOGGED
     _LOGGED.add(key)
-    log.log(level if first else logging.DEBUG, msg, *args)
+    logger.log(level if first else logging.DEBUG, msg, *args)
 
 
 def read_mountinfo() -> str:
     """Return this process's mount table, ``/proc/self/mountinfo`` (blocking)."""
-    with open(MOUNTINFO, "rb") as table:
+    with open(MOUNTINFO, "rb") as table:  # blocking-ok: via asubscribe's worker thread
         return os.fsdecode(table.read())
 
 
@@ -86,7 +86,9 @@ def can_notify(directory: str) -> bool:
     try:
         table = read_mountinfo()
     except OSError as exc:
-        _log_once("mountinfo", logging.INFO, "cannot read %s (%s): all waits poll", MOUNTINFO, exc)
+        log_once(
+            log, "mountinfo", logging.INFO, "cannot read %s (%s): all waits poll", MOUNTINFO, exc
+        )
         return False
     fstype = fstype_of(os.path.realpath(directory), table)
     return fstype is not None and not is_remote_fstype(fstype)

@@ -49,6 +49,7 @@ from waitwise.triggers.mounts import (
     can_notify,
     fstype_of,
     is_remote_fstype,
+    log_once,
     read_mountinfo,
 )
 
@@ -115,14 +116,11 @@ _ERRNO_REASONS: Final = {
     errno.ENFILE: "limit",
     errno.ENOSYS: "unavailable",
 }
-_LOGGED: set[str] = set()
 
 
 def _log_once(key: str, level: int, msg: str, *args: object) -> None:
-    """Log ``msg`` the first time ``key`` is seen in this process, at DEBUG afterwards."""
-    first = key not in _LOGGED
-    _LOGGED.add(key)
-    log.log(level if first else logging.DEBUG, msg, *args)
+    """Log ``msg`` once per process (:func:`waitwise.triggers.mounts.log_once`)."""
+    log_once(log, key, level, msg, *args)
 
 
 def _resolve(directory: str, check: Callable[[str], bool] | None) -> tuple[str, bool | None]:
@@ -290,8 +288,9 @@ class DirectoryEvents:
         if mode == "poll":
             self._refuse("poll", directory)
             return None
-        if not self._cached(directory, mode):
-            self._remember(directory, *_resolve(directory, self._check_for(mode)))
+        if not self._cached(directory, mode):  # waitwise itself always calls asubscribe
+            resolved = _resolve(directory, self._check_for(mode))  # blocking-ok: see above
+            self._remember(directory, *resolved)
         real = self._real[directory]
         if mode == "auto" and not self._local[real]:
             self._refuse("remote", directory)

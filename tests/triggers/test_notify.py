@@ -65,7 +65,7 @@ def events() -> Iterator[DirectoryEvents]:
 
 @pytest.fixture(autouse=True)
 def _fresh_log_once(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(notify, "_LOGGED", set())
+    monkeypatch.setattr(mounts, "_LOGGED", set())
 
 
 def subscribed(
