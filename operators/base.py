@@ -21,10 +21,11 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Mapping
-from typing import Any, Final
+from typing import Any, ClassVar, Final
 
 from airflow.sdk.bases.sensor import BaseSensorOperator
 from airflow.sdk.exceptions import AirflowException, AirflowSensorTimeout, AirflowSkipException
+from airflow.triggers.base import StartTriggerArgs
 
 from waitwise.triggers import (
     AirflowExponential,
@@ -41,6 +42,7 @@ from waitwise.triggers import (
     runtime,
 )
 from waitwise.triggers.adaptive.policy import LEARNED, Adaptive
+from waitwise.triggers.base import PolicyTrigger
 from waitwise.triggers.engine.listeners import listeners_registered
 from waitwise.triggers.policy import policy_from_config, positive_seconds, rebuildable, span_bound
 from waitwise.triggers.spec import check_store
@@ -237,6 +239,35 @@ class PolicySensor(BaseSensorOperator):
             store=self.store,
             scheduled_at=self.scheduled_at,
         )
+
+    trigger_cls: ClassVar[type[PolicyTrigger]]
+    """The trigger a subclass waits with (its class path is stored in Airflow's rows)."""
+
+    def trigger_kwargs(self, *, started_at: float | None) -> dict[str, Any]:
+        """Return the trigger's kwargs (plain JSON; templated fields render in the triggerer)."""
+        raise NotImplementedError
+
+    def start_in_triggerer(self) -> None:
+        """Set ``start_trigger_args`` (a subclass calls it once its own arguments are set)."""
+        cls = self.trigger_cls
+        self.start_trigger_args = StartTriggerArgs(
+            trigger_cls=f"{cls.__module__}.{cls.__qualname__}",
+            next_method="execute_complete",
+            trigger_kwargs=self.trigger_kwargs(started_at=None),
+            next_kwargs=None,
+            timeout=dt.timedelta(seconds=self.trigger_window()),
+        )
+
+    def execute(self, context: Any) -> Any:
+        """Defer at once (no synchronous first poke), or run classic poke/reschedule."""
+        if not self.deferrable:
+            return super().execute(context)
+        self.defer(
+            trigger=self.trigger_cls(**self.trigger_kwargs(started_at=self.now())),
+            method_name="execute_complete",
+            timeout=dt.timedelta(seconds=self.trigger_window()),
+        )
+        return None  # unreachable: defer() raises TaskDeferred
 
     def execute_complete(self, context: Any, event: Mapping[str, Any] | None = None) -> Any:
         """Resume after the trigger: return the payload, or raise (see result_from_event)."""

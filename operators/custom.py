@@ -2,11 +2,8 @@
 
 from __future__ import annotations
 
-import datetime as dt
 from collections.abc import Mapping, Sequence
 from typing import Any
-
-from airflow.triggers.base import StartTriggerArgs
 
 from waitwise.operators.base import PolicySensor
 from waitwise.triggers.custom import ProbeTrigger, check_probe_args
@@ -31,6 +28,7 @@ class ConditionSensor(PolicySensor):
     """
 
     template_fields: Sequence[str] = ("args", "scheduled_at")
+    trigger_cls = ProbeTrigger
     ui_color = "#f4e3ff"
 
     def __init__(self, *, probe: str, args: Mapping[str, Any] | None = None, **kwargs: Any) -> None:
@@ -41,13 +39,7 @@ class ConditionSensor(PolicySensor):
             raise PolicyConfigError(
                 f"{self.task_id}: ConditionSensor is deferrable only (probes are async)"
             )
-        self.start_trigger_args = StartTriggerArgs(
-            trigger_cls=f"{ProbeTrigger.__module__}.{ProbeTrigger.__qualname__}",
-            next_method="execute_complete",
-            trigger_kwargs=self.trigger_kwargs(started_at=None),
-            next_kwargs=None,
-            timeout=dt.timedelta(seconds=self.trigger_window()),
-        )
+        self.start_in_triggerer()
 
     def trigger_kwargs(self, *, started_at: float | None) -> dict[str, Any]:
         """Return the trigger's kwargs (plain JSON; ``args`` render in the triggerer)."""
@@ -56,12 +48,3 @@ class ConditionSensor(PolicySensor):
             "args": self.args,
             **self.wait_spec(started_at=started_at).to_config(),
         }
-
-    def execute(self, context: Any) -> Any:
-        """Defer at once (``start_from_trigger=False``; otherwise no worker runs it)."""
-        self.defer(
-            trigger=ProbeTrigger(**self.trigger_kwargs(started_at=self.now())),
-            method_name="execute_complete",
-            timeout=dt.timedelta(seconds=self.trigger_window()),
-        )
-        return None  # unreachable: defer() raises TaskDeferred

@@ -7,12 +7,9 @@ a set of related files in one task.
 from __future__ import annotations
 
 import asyncio
-import datetime as dt
 import os
 from collections.abc import Sequence
 from typing import Any, ClassVar
-
-from airflow.triggers.base import StartTriggerArgs
 
 from waitwise.operators.base import PolicySensor
 from waitwise.triggers import FileArrivalTrigger, FileBatchTrigger, PolicyConfigError
@@ -52,15 +49,6 @@ class _FileSensor(PolicySensor):
         self.detect = detect
         self.conn_id = conn_id
 
-    def _start_from_trigger(self) -> None:
-        self.start_trigger_args = StartTriggerArgs(
-            trigger_cls=f"{self.trigger_cls.__module__}.{self.trigger_cls.__qualname__}",
-            next_method="execute_complete",
-            trigger_kwargs=self.trigger_kwargs(started_at=None),
-            next_kwargs=None,
-            timeout=dt.timedelta(seconds=self.trigger_window()),
-        )
-
     def file_kwargs(self) -> dict[str, Any]:
         """Return the options every file trigger takes (``detect`` only when not ``auto``)."""
         return {
@@ -70,21 +58,6 @@ class _FileSensor(PolicySensor):
             **({"detect": self.detect} if self.detect != "auto" else {}),
             **({"conn_id": self.conn_id} if self.conn_id is not None else {}),
         }
-
-    def trigger_kwargs(self, *, started_at: float | None) -> dict[str, Any]:
-        """Return the trigger's kwargs (plain JSON; templated paths render in the triggerer)."""
-        raise NotImplementedError
-
-    def execute(self, context: Any) -> Any:
-        """Defer at once (no synchronous first poke), or run classic poke/reschedule."""
-        if not self.deferrable:
-            return super().execute(context)
-        self.defer(
-            trigger=self.trigger_cls(**self.trigger_kwargs(started_at=self.now())),
-            method_name="execute_complete",
-            timeout=dt.timedelta(seconds=self.trigger_window()),
-        )
-        return None  # unreachable: defer() raises TaskDeferred
 
     def _objects(self, filepaths: Sequence[str]) -> list[ObjectQuery] | None:
         """Return the object queries of ``filepaths`` if they are URLs, else ``None``."""
@@ -174,7 +147,7 @@ class FileArrivalSensor(_FileSensor):
             )
         check_location(f"{self.task_id}: filepath", filepath, conn_id)
         self.filepath = filepath
-        self._start_from_trigger()
+        self.start_in_triggerer()
 
     def trigger_kwargs(self, *, started_at: float | None) -> dict[str, Any]:
         """Return the trigger's kwargs (plain JSON; ``filepath`` is rendered in the triggerer)."""
@@ -243,7 +216,7 @@ class FileBatchSensor(_FileSensor):
         check_locations(f"{self.task_id}: filepaths", self.filepaths, conn_id)
         check_complete(complete)
         self.complete = complete
-        self._start_from_trigger()
+        self.start_in_triggerer()
 
     def trigger_kwargs(self, *, started_at: float | None) -> dict[str, Any]:
         """Return the trigger's kwargs (plain JSON; ``filepaths`` render in the triggerer)."""

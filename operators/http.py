@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import datetime as dt
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 import httpx
-from airflow.triggers.base import StartTriggerArgs
 
 from waitwise.operators.base import PolicySensor
 from waitwise.triggers.conditions import Condition
@@ -57,6 +55,7 @@ class HttpConditionSensor(PolicySensor):
     """
 
     template_fields: Sequence[str] = ("endpoint", "request_params", "json", "data", "scheduled_at")
+    trigger_cls = HttpConditionTrigger
     template_fields_renderers = {"json": "json", "request_params": "json"}  # noqa: RUF012  Airflow's spelling
     ui_color = "#e8f7e4"
 
@@ -95,13 +94,7 @@ class HttpConditionSensor(PolicySensor):
         self.expect_status = sorted(options.expect_status)
         self.condition = options.condition.to_config() if options.condition else None
         self.request_timeout_s = options.request_timeout_s
-        self.start_trigger_args = StartTriggerArgs(
-            trigger_cls=f"{HttpConditionTrigger.__module__}.{HttpConditionTrigger.__qualname__}",
-            next_method="execute_complete",
-            trigger_kwargs=self.trigger_kwargs(started_at=None),
-            next_kwargs=None,
-            timeout=dt.timedelta(seconds=self.trigger_window()),
-        )
+        self.start_in_triggerer()
 
     def trigger_kwargs(self, *, started_at: float | None) -> dict[str, Any]:
         """Return the trigger's kwargs (plain JSON; templated fields render in the triggerer)."""
@@ -118,17 +111,6 @@ class HttpConditionSensor(PolicySensor):
             "request_timeout_s": self.request_timeout_s,
             **self.wait_spec(started_at=started_at).to_config(),
         }
-
-    def execute(self, context: Any) -> Any:
-        """Defer at once (no synchronous first poke), or run classic poke/reschedule."""
-        if not self.deferrable:
-            return super().execute(context)
-        self.defer(
-            trigger=HttpConditionTrigger(**self.trigger_kwargs(started_at=self.now())),
-            method_name="execute_complete",
-            timeout=dt.timedelta(seconds=self.trigger_window()),
-        )
-        return None  # unreachable: defer() raises TaskDeferred
 
     def poke(self, context: Any) -> bool:
         """Check once on a worker (``deferrable=False`` only): the trigger's rules.

@@ -8,7 +8,6 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from airflow.sdk.exceptions import AirflowException
-from airflow.triggers.base import StartTriggerArgs
 
 from waitwise.operators.base import PolicySensor
 from waitwise.triggers.sql import (
@@ -57,6 +56,7 @@ class SqlConditionSensor(PolicySensor):
     """
 
     template_fields: Sequence[str] = ("sql", "parameters", "scheduled_at")
+    trigger_cls = SqlConditionTrigger
     ui_color = "#c9e4ca"
 
     def __init__(
@@ -75,13 +75,7 @@ class SqlConditionSensor(PolicySensor):
         except ValueError as exc:
             raise type(exc)(f"{self.task_id}: {exc}") from exc
         self.conn_id, self.sql, self.parameters, self.condition, self.query_timeout = checked
-        self.start_trigger_args = StartTriggerArgs(
-            trigger_cls=f"{SqlConditionTrigger.__module__}.{SqlConditionTrigger.__qualname__}",
-            next_method="execute_complete",
-            trigger_kwargs=self.trigger_kwargs(started_at=None),
-            next_kwargs=None,
-            timeout=dt.timedelta(seconds=self.trigger_window()),
-        )
+        self.start_in_triggerer()
 
     def trigger_kwargs(self, *, started_at: float | None) -> dict[str, Any]:
         """Return the trigger's kwargs (plain JSON; templated fields render in the triggerer)."""
@@ -93,17 +87,6 @@ class SqlConditionSensor(PolicySensor):
             "query_timeout": self.query_timeout,
             **self.wait_spec(started_at=started_at).to_config(),
         }
-
-    def execute(self, context: Any) -> Any:
-        """Defer at once (no synchronous first check), or run classic poke/reschedule."""
-        if not self.deferrable:
-            return super().execute(context)
-        self.defer(
-            trigger=SqlConditionTrigger(**self.trigger_kwargs(started_at=self.now())),
-            method_name="execute_complete",
-            timeout=dt.timedelta(seconds=self.trigger_window()),
-        )
-        return None  # unreachable: defer() raises TaskDeferred
 
     def poke(self, context: Any) -> bool:
         """Check once on a worker (``deferrable=False`` only): the trigger's statement and rule.
