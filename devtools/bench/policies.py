@@ -51,6 +51,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from devtools.bench.truth import Mix, Truth, daily_truths, planned_pokes, uniform_truths
 from waitwise.triggers.adaptive import Arrival, Replayed, replay
 from waitwise.triggers.policy import (
     AirflowExponential,
@@ -93,11 +94,14 @@ FIXED_60 = "fixed 60 s"
 ADAPTIVE_COLD = "adaptive cold"
 ADAPTIVE_WARM = "adaptive warm"
 ORACLE = "oracle"
+TRUE_MODEL = "planned, true model"
 
 Generator = Callable[[int, int, int], list[Arrival]]
 """``(count, seed, first) -> waits`` of one scenario source."""
 Earliest = Callable[[Arrival], float | None]
 """The earliest possible arrival offset of a wait, ``None`` when it cannot land."""
+Truths = Callable[[Arrival], tuple[Truth, Mix]]
+"""A wait's true arrival distribution and its source's true mix (:mod:`.truth`)."""
 
 
 # --- scenarios --------------------------------------------------------------------------
@@ -113,6 +117,7 @@ class Case:
     source: str | None
     generate: Generator
     earliest: Earliest
+    truths: Truths
 
 
 SCENARIOS: dict[str, Callable[..., list[Arrival]]] = {
@@ -128,12 +133,31 @@ CASES: tuple[Case, ...] = (
             s.name,
             functools.partial(uniform, s),
             functools.partial(uniform_earliest, s),
+            functools.partial(uniform_truths, s),
         )
         for s in SOURCES
     ),
-    Case("daily", None, daily, functools.partial(daily_earliest, DAILY)),
-    Case("drift", None, drift, functools.partial(daily_earliest, DRIFT)),
-    Case("outage", None, outage, functools.partial(daily_earliest, OUTAGE)),
+    Case(
+        "daily",
+        None,
+        daily,
+        functools.partial(daily_earliest, DAILY),
+        functools.partial(daily_truths, DAILY),
+    ),
+    Case(
+        "drift",
+        None,
+        drift,
+        functools.partial(daily_earliest, DRIFT),
+        functools.partial(daily_truths, DRIFT),
+    ),
+    Case(
+        "outage",
+        None,
+        outage,
+        functools.partial(daily_earliest, OUTAGE),
+        functools.partial(daily_truths, OUTAGE),
+    ),
 )
 
 
@@ -259,6 +283,14 @@ def run_oracle(waits: Sequence[Arrival], earliest: Earliest) -> Outcome:
     return Outcome(ORACLE, tuple(pokes), tuple(latencies), (None,) * len(waits), wall)
 
 
+def run_true_model(waits: Sequence[Arrival], truths: Truths) -> Outcome:
+    """Return the adaptive planner's outcome given the true distributions (:mod:`.truth`)."""
+    pokes, latencies, wall = planned_pokes(
+        waits, truths, target_s=TARGET_S, max_interval_s=MAX_INTERVAL_S
+    )
+    return Outcome(TRUE_MODEL, tuple(pokes), tuple(latencies), (None,) * len(waits), wall)
+
+
 @dataclass(frozen=True, slots=True)
 class CaseResult:
     """Every policy's outcome on one case's measured waits."""
@@ -293,6 +325,7 @@ def run_case(case: Case, count: int, seed: int, refit_every: int) -> CaseResult:
         _progress(f"    {outcome.wall_s:.1f} s")
         outcomes[contender.label] = outcome
     outcomes[ORACLE] = run_oracle(waits, case.earliest)
+    outcomes[TRUE_MODEL] = run_true_model(waits, case.truths)
     return CaseResult(case, tuple(waits), outcomes)
 
 

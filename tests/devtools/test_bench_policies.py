@@ -170,7 +170,7 @@ def _result(scenario: str, source: str | None, **outcomes: bench.Outcome) -> ben
     fixed = _outcome(bench.FIXED_60, [4, 5, 11, 12], [20.0, 40.0, None, None])
     found = {bench.FIXED_60: fixed, **{o.label: o for o in outcomes.values()}}
     return bench.CaseResult(
-        bench.Case(scenario, source, case.generate, case.earliest), waits, found
+        bench.Case(scenario, source, case.generate, case.earliest, case.truths), waits, found
     )
 
 

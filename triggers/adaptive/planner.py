@@ -42,16 +42,33 @@ from __future__ import annotations
 import bisect
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Final
+from typing import Final, Protocol
 
 import numpy as np
 
-from .model import Distribution
+from .turnbull import Floats
 
-__all__ = ["MAX_CELLS", "Plan", "plan", "shared_cutoff"]
+__all__ = ["MAX_CELLS", "Arrivals", "Plan", "plan", "shared_cutoff"]
 
 MAX_CELLS: Final = 20_000
 """Dense cells a plan considers; past them (a long wait with a tiny target) all is sparse."""
+
+
+class Arrivals(Protocol):
+    """What a plan reads of an arrival distribution (:class:`.model.Distribution` has it)."""
+
+    @property
+    def horizon(self) -> float:
+        """Return the latest offset the distribution says anything of *when* about."""
+        ...
+
+    def cdf(self, offset: float) -> float:
+        """Return P(arrival <= ``offset``), never-arriving runs counted as never."""
+        ...
+
+    def cdf_many(self, offsets: Floats) -> Floats:
+        """Return :meth:`cdf` at each offset."""
+        ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,7 +91,7 @@ class Plan:
 
 
 def plan(
-    dist: Distribution,
+    dist: Arrivals,
     start: float,
     deadline: float,
     *,
@@ -108,7 +125,7 @@ def plan(
 
 
 def shared_cutoff(
-    mix: Sequence[tuple[float, Distribution]],
+    mix: Sequence[tuple[float, Arrivals]],
     start: float,
     deadline: float,
     *,
@@ -134,7 +151,7 @@ Cells = tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]
 """A window's cells: edges, arrival masses, survival at their starts, which are known."""
 
 
-def _cells(dist: Distribution, start: float, deadline: float, dense: float) -> Cells:
+def _cells(dist: Arrivals, start: float, deadline: float, dense: float) -> Cells:
     """Return the cells of ``(start, deadline]``, ``dense`` wide (the last may be shorter)."""
     count = min(int(np.ceil((deadline - start) / dense)), MAX_CELLS)
     edges = np.minimum(start + dense * np.arange(count + 1), deadline)
@@ -212,7 +229,7 @@ def _offsets(
     return tuple(offsets)
 
 
-def _expected_pokes(offsets: tuple[float, ...], dist: Distribution, start: float) -> float:
+def _expected_pokes(offsets: tuple[float, ...], dist: Arrivals, start: float) -> float:
     """Return E[pokes | nothing at ``start``]: one per planned poke reached while waiting."""
     alive = 1.0 - dist.cdf_many(np.asarray(offsets[:-1]))
     return 1.0 + float(np.sum(alive)) / max(1.0 - dist.cdf(start), 1e-12)

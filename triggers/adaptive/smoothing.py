@@ -18,7 +18,7 @@ import numpy as np
 
 from .turnbull import Estimate, Floats
 
-__all__ = ["GRID_POINTS", "WIDEN", "bandwidth", "smooth"]
+__all__ = ["GRID_POINTS", "WIDEN", "bandwidth", "normal_cdf", "smooth"]
 
 WIDEN: Final = 5.0
 """Most a kernel widens where arrivals are rare, as a multiple of the bulk's bandwidth."""
@@ -72,7 +72,7 @@ def smooth(est: Estimate, width: float) -> Estimate:
     low, high = float(np.min(centres - 4.0 * sds)), float(np.max(centres + 4.0 * sds))
     step = max(float(np.min(widths)) / 3.0, (high - low) / GRID_POINTS)
     grid = np.arange(low, high + step, step)
-    cdf = _phi((grid[:, None] - centres[None, :]) / sds[None, :]) @ masses
+    cdf = normal_cdf((grid[:, None] - centres[None, :]) / sds[None, :]) @ masses
     cdf = np.maximum.accumulate(cdf - cdf[0])
     cells_mass = np.diff(cdf) * (arrives / max(float(cdf[-1]), 1e-300))
     return Estimate(grid, np.append(cells_mass, est.beyond), est.weight)
@@ -83,7 +83,7 @@ def _density(at: Floats, centres: Floats, masses: Floats, sds: Floats) -> Floats
     return np.asarray((np.exp(-0.5 * z * z) / (sds[None, :] * math.sqrt(2 * math.pi))) @ masses)
 
 
-def _phi(z: Floats) -> Floats:
+def normal_cdf(z: Floats) -> Floats:
     """Return the standard normal CDF (Abramowitz and Stegun 7.1.26: error < 1.5e-7)."""
     x = np.abs(z) / math.sqrt(2.0)
     t = 1.0 / (1.0 + 0.3275911 * x)
