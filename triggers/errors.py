@@ -87,11 +87,17 @@ class ProbeError(WaitwiseError):
     :param kind: what failed, as data (e.g. ``"PermissionError"``); recorded in the history,
         never parsed from the message.  Default: the class name of the error it was raised
         from (``raise ProbeError(...) from exc``), else ``"ProbeError"``.
+    :param retry_after_s: how long the source asked not to be checked again (an HTTP
+        ``Retry-After``), if it said; the next poke waits at least that long, never past the
+        wait's deadline.
     """
 
-    def __init__(self, message: str, *, kind: str | None = None) -> None:
+    def __init__(
+        self, message: str, *, kind: str | None = None, retry_after_s: float | None = None
+    ) -> None:
         super().__init__(message)
         self._kind = kind
+        self.retry_after_s = retry_after_s
 
     @property
     def kind(self) -> str:

@@ -11,7 +11,8 @@ How an answer is read (:func:`judge`, pure):
 - an expected status (and the condition true on the JSON body) — found;
 - ``404`` — not yet; so are other statuses below 400 that were not expected (``202``, ...);
 - ``5xx``, ``408``, ``429``, connection errors and timeouts — :class:`ProbeError` (the
-  profile's probe backoff, counted by the source's breaker when the wait gives up);
+  profile's probe backoff, or longer when the answer's ``Retry-After`` asks for it, never
+  past the deadline; counted by the source's breaker when the wait gives up);
 - ``401``/``403`` — the wait ends at once as a configuration error naming the connection;
 - any other ``4xx`` — the wait ends at once (:class:`HttpStatusError`);
 - an expected status whose body is not JSON when a condition needs it — a probe error.
@@ -68,6 +69,7 @@ __all__ = [
     "check_http_options",
     "close_clients",
     "judge",
+    "retry_after_s",
 ]
 
 log = logging.getLogger(__name__)
@@ -360,7 +362,8 @@ class HttpQuery:
 class HttpAnswer:
     """What came back: the final status and URL, the length, the date and the body (capped).
 
-    ``body`` is ``None`` for ``HEAD`` and for a body over :data:`MAX_BODY`.
+    ``body`` is ``None`` for ``HEAD`` and for a body over :data:`MAX_BODY`; ``retry_after``
+    the ``Retry-After`` header as sent (read by :func:`retry_after_s`).
     """
 
     status: int
@@ -369,6 +372,7 @@ class HttpAnswer:
     length: int = 0
     date: float | None = None
     body: bytes | None = b""
+    retry_after: str | None = None
 
 
 class HttpStatusError(Exception):
@@ -391,7 +395,8 @@ def judge(query: HttpQuery, answer: HttpAnswer, now: float) -> ProbeResult:
             f"{query.request.conn_id!r} (check its login/password and extra headers)"
         )
     if status >= 500 or status in TRANSIENT_STATUS:
-        return ProbeError(where.rstrip(), kind=f"HTTP{status}")
+        asked = retry_after_s(answer, now)
+        return ProbeError(where.rstrip(), kind=f"HTTP{status}", retry_after_s=asked)
     return HttpStatusError(f"{where.rstrip()}; expected {sorted(query.expect_status)}")
 
 
@@ -419,6 +424,24 @@ def _judge_body(query: HttpQuery, answer: HttpAnswer, now: float) -> ProbeResult
     )
     item["member"] = member
     return [item]
+
+
+def retry_after_s(answer: HttpAnswer, now: float) -> float | None:
+    """Return the seconds ``answer``'s ``Retry-After`` asks to wait (RFC 9110 10.2.3), or ``None``.
+
+    Delay-seconds (digits) as given; an HTTP-date less the answer's own ``Date`` (the
+    server's clock, so clock skew does not count; ``now`` when it sent none), at least 0;
+    anything else, or no header, ``None``.
+    """
+    value = (answer.retry_after or "").strip()
+    if not value:
+        return None
+    if value.isdigit():
+        return float(value)
+    at = http_date(value)
+    if at is None:
+        return None
+    return max(at - (answer.date if answer.date is not None else now), 0.0)
 
 
 def http_date(value: str | None) -> float | None:
@@ -511,6 +534,7 @@ async def _exchange(client: httpx.AsyncClient, request: HttpRequest, read_body: 
             length=length,
             date=http_date(response.headers.get("date")),
             body=body,
+            retry_after=response.headers.get("retry-after"),
         )
 
 

@@ -27,7 +27,9 @@ from waitwise.triggers.http import (
     build_request,
     check_http_options,
     close_clients,
+    http_date,
     judge,
+    retry_after_s,
 )
 from waitwise.triggers.metrics import PROBE_ERRORS
 from waitwise.triggers.policy import Constant, Exponential
@@ -71,6 +73,7 @@ class EndpointServer:
     routes: dict[str, Reply | Callable[[Seen], Reply]] = field(default_factory=dict)
     seen: list[Seen] = field(default_factory=list)
     delay_s: dict[str, float] = field(default_factory=dict)
+    headers: dict[str, dict[str, str]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         endpoint = self
@@ -99,6 +102,8 @@ class EndpointServer:
                     self.send_header("Location", str(body["location"]))
                     raw = b""
                 self.send_header("Content-Type", "application/json")
+                for name, value in endpoint.headers.get(path, {}).items():
+                    self.send_header(name, value)
                 self.send_header("Content-Length", str(len(raw)))
                 self.end_headers()
                 if self.command != "HEAD":
@@ -122,6 +127,7 @@ class EndpointServer:
         self.routes.clear()
         self.seen.clear()
         self.delay_s.clear()
+        self.headers.clear()
 
     def close(self) -> None:
         self.server.shutdown()
@@ -294,6 +300,18 @@ async def test_429_then_recovery_is_found(server: EndpointServer) -> None:
     event = await run_one(make(condition=READY), clock)
 
     assert clock.sleeps == [1.0, 2.0]  # the default probe backoff: 1 s, then 2 s
+    assert (event.payload["status"], event.payload["errors"]) == ("success", 2)
+
+
+async def test_retry_after_is_honoured_but_never_past_the_deadline(server: EndpointServer) -> None:
+    replies = iter([(429, {}), (503, {}), (200, {"status": "ready"})])
+    server.routes["/status"] = lambda seen: next(replies)
+    server.headers["/status"] = {"Retry-After": "7"}
+    clock = FakeClock(now_s=T0)
+    event = await run_one(make(condition=READY, timeout=10.0), clock)
+
+    # 7 s asked, not the backoff's 1 s; then 2 s left before the deadline, its last poke.
+    assert clock.sleeps == [7.0, 3.0]
     assert (event.payload["status"], event.payload["errors"]) == ("success", 2)
 
 
@@ -526,3 +544,26 @@ def test_judge_kinds_of_transient_errors() -> None:
     assert result.kind == "HTTP503"
     assert str(result) == "GET http://h/x: HTTP 503 Service Unavailable"
     assert isinstance(judge(_query(), HttpAnswer(418, "http://h/x"), T0), HttpStatusError)
+
+
+@pytest.mark.parametrize(
+    ("header", "date", "expected"),
+    [
+        (None, None, None),
+        ("120", None, 120.0),
+        (" 0 ", None, 0.0),
+        ("Wed, 21 Oct 2015 07:28:00 GMT", "Wed, 21 Oct 2015 07:27:00 GMT", 60.0),  # server clock
+        ("Wed, 21 Oct 2015 07:28:00 GMT", None, 1_445_412_480.0 - T0),  # ours: in the past
+        ("-5", None, None),
+        ("soon", None, None),
+    ],
+)
+def test_retry_after_reads_seconds_or_a_date_on_the_servers_clock(
+    header: str | None, date: str | None, expected: float | None
+) -> None:
+    answer = HttpAnswer(429, "http://h/x", date=http_date(date), retry_after=header)
+    found = retry_after_s(answer, T0)
+    assert found == (None if expected is None else max(expected, 0.0))
+    result = judge(_query(), answer, T0)
+    assert isinstance(result, ProbeError)
+    assert result.retry_after_s == found

@@ -91,7 +91,8 @@ def settle_poke(
     """Record one poke's result; return how the wait ends, or seconds until the next poke.
 
     Found ends it (``SUCCESS``).  A transient :class:`ProbeError`: the next poke comes
-    ``error_delay(errors_in_row)`` later, and more than ``max_errors`` in a row end it
+    ``max(error_delay(errors_in_row), retry_after_s)`` later (``retry_after_s``: what the
+    source asked for, if it did), and more than ``max_errors`` in a row end it
     (``ERROR``).  Any other exception ends it at once (``ERROR``): the check cannot work.
     Not found: the schedule's next nominal time.  Never past ``closes_at`` and never sooner
     than ``MIN_INTERVAL``; at or past ``closes_at`` the wait ends (``TIMEOUT``).
@@ -103,13 +104,15 @@ def settle_poke(
         tally.failed(result)
         if not isinstance(result, ProbeError) or tally.errors_in_row > max_errors:
             return WaitStatus.ERROR
-        delay = max(min(error_delay(tally.errors_in_row), closes_at - now), MIN_INTERVAL)
+        backoff = max(error_delay(tally.errors_in_row), result.retry_after_s or 0.0)
+        delay = max(min(backoff, closes_at - now), MIN_INTERVAL)
         log.warning(
-            "Probe of %s failed (%d in a row, limit %d): retrying in %.3fs: %s",
+            "Probe of %s failed (%d in a row, limit %d): retrying in %.3fs%s: %s",
             name,
             tally.errors_in_row,
             max_errors,
             delay,
+            "" if result.retry_after_s is None else f" (asked: {result.retry_after_s:g}s)",
             tally.last_error,
         )
     elif result:
