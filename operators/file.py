@@ -14,7 +14,16 @@ from typing import Any, ClassVar
 from waitwise.operators.base import PolicySensor
 from waitwise.triggers import FileArrivalTrigger, FileBatchTrigger, PolicyConfigError
 from waitwise.triggers.batch import BatchQuery, check_complete, check_filepaths
-from waitwise.triggers.file import FileQuery, check, check_all, check_file_options, resolve_query
+from waitwise.triggers.file import (
+    FileQuery,
+    check,
+    check_all,
+    check_file_options,
+    check_inactivity,
+    inactivity_kwargs,
+    resolve_query,
+)
+from waitwise.triggers.filescan import settled
 from waitwise.triggers.objectstore import (
     ObjectQuery,
     ObjectUrl,
@@ -37,26 +46,30 @@ class _FileSensor(PolicySensor):
         confine: bool,
         detect: str,
         conn_id: str | None,
+        inactivity_period: float,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
         check_file_options(
             fs_conn_id, recursive=recursive, confine=confine, detect=detect, conn_id=conn_id
         )
+        check_inactivity(inactivity_period, ())
         self.fs_conn_id = fs_conn_id
         self.recursive = recursive
         self.confine = confine
         self.detect = detect
         self.conn_id = conn_id
+        self.inactivity_period = float(inactivity_period)
 
     def file_kwargs(self) -> dict[str, Any]:
-        """Return the options every file trigger takes (``detect`` only when not ``auto``)."""
+        """Return the options every file trigger takes (defaults left out of the row)."""
         return {
             "fs_conn_id": self.fs_conn_id,
             "recursive": self.recursive,
             "confine": self.confine,
             **({"detect": self.detect} if self.detect != "auto" else {}),
             **({"conn_id": self.conn_id} if self.conn_id is not None else {}),
+            **inactivity_kwargs(self.inactivity_period),
         }
 
     def _objects(self, filepaths: Sequence[str]) -> list[ObjectQuery] | None:
@@ -112,6 +125,11 @@ class FileArrivalSensor(_FileSensor):
         Airflow's ``ObjectStoragePath`` knows from an installed provider): its connection
         (default: the scheme's, ``aws_default``).  The event's ``found`` gives each object's
         URL, ``size``, ``mtime`` (last modified) and ``etag``.
+    :param inactivity_period: report a file only once it has not been modified for this many
+        seconds (Airflow's name for it in ``GCSUploadSessionCompleteSensor``).  Where no
+        inotify watch sees the writer close the file (``detect="poll"``, network and FUSE
+        filesystems), polling cannot tell a file still being written: set it above the
+        longest pause of your writers.  ``0`` (default): at once.  Local paths only.
 
     Every other keyword is :class:`~waitwise.operators.base.PolicySensor`'s (``poll``,
     ``profile``, ``source``, ``store``, ``deferrable``, ``start_from_trigger``) or Airflow's
@@ -131,6 +149,7 @@ class FileArrivalSensor(_FileSensor):
         confine: bool = True,
         detect: str = "auto",
         conn_id: str | None = None,
+        inactivity_period: float = 0.0,
         **kwargs: Any,
     ) -> None:
         super().__init__(
@@ -139,13 +158,15 @@ class FileArrivalSensor(_FileSensor):
             confine=confine,
             detect=detect,
             conn_id=conn_id,
+            inactivity_period=inactivity_period,
             **kwargs,
         )
         if not isinstance(filepath, str) or not filepath.strip():
             raise PolicyConfigError(
                 f"{self.task_id}: filepath must be a non-empty string, got {filepath!r}"
             )
-        check_location(f"{self.task_id}: filepath", filepath, conn_id)
+        where = check_location(f"{self.task_id}: filepath", filepath, conn_id)
+        check_inactivity(inactivity_period, [where])
         self.filepath = filepath
         self.start_in_triggerer()
 
@@ -168,7 +189,7 @@ class FileArrivalSensor(_FileSensor):
             return bool(found)
         (query,) = self._queries([self.filepath])
         self.log.info("Poking for %s", query.pattern)
-        return bool(check(query))
+        return bool(settled(check(query), self.inactivity_period, self.now()))
 
 
 class FileBatchSensor(_FileSensor):
@@ -184,7 +205,8 @@ class FileBatchSensor(_FileSensor):
     its message, the entries with no file.
 
     Takes :class:`FileArrivalSensor`'s other parameters (``fs_conn_id``, ``recursive``,
-    ``confine``, ``detect``, ``conn_id`` for object URLs: all entries URLs, or none) and
+    ``confine``, ``detect``, ``inactivity_period``, ``conn_id`` for object URLs: all entries
+    URLs, or none) and
     :class:`~waitwise.operators.base.PolicySensor`'s.
     """
 
@@ -202,6 +224,7 @@ class FileBatchSensor(_FileSensor):
         confine: bool = True,
         detect: str = "auto",
         conn_id: str | None = None,
+        inactivity_period: float = 0.0,
         **kwargs: Any,
     ) -> None:
         super().__init__(
@@ -210,10 +233,12 @@ class FileBatchSensor(_FileSensor):
             confine=confine,
             detect=detect,
             conn_id=conn_id,
+            inactivity_period=inactivity_period,
             **kwargs,
         )
         self.filepaths = check_filepaths(filepaths)
-        check_locations(f"{self.task_id}: filepaths", self.filepaths, conn_id)
+        where = check_locations(f"{self.task_id}: filepaths", self.filepaths, conn_id)
+        check_inactivity(inactivity_period, where)
         check_complete(complete)
         self.complete = complete
         self.start_in_triggerer()
@@ -238,7 +263,12 @@ class FileBatchSensor(_FileSensor):
             )
         else:
             members = tuple(self._queries(self.filepaths))
-            result = BatchQuery(members, need, "poll", self.now).combine(check_all(members))
+            now = self.now()
+            found = [
+                settled(r, self.inactivity_period, now) if isinstance(r, list) else r
+                for r in check_all(members)
+            ]
+            result = BatchQuery(members, need, "poll", self.now).combine(found)
         if isinstance(result, BaseException):
             raise result
         return bool(result)

@@ -31,7 +31,9 @@ from waitwise.triggers.file import (
     FileQuery,
     check_file_options,
     check_filepath,
+    check_inactivity,
     fs_base_path,
+    inactivity_kwargs,
     resolve_queries,
 )
 from waitwise.triggers.objectstore import (
@@ -133,6 +135,8 @@ class FileBatchTrigger(PolicyTrigger):
         connection's base path.
     :param detect: ``auto``, ``events`` or ``poll``
         (:data:`waitwise.triggers.file.DETECT_MODES`).
+    :param inactivity_period: report a file only once unmodified this many seconds (see
+        :class:`~waitwise.triggers.FileArrivalTrigger`); local paths only.
     :param wait: the :class:`~waitwise.triggers.spec.WaitSpec` fields.
 
     The event's ``found`` lists each file once (``path``, ``size``, ``mtime``,
@@ -153,6 +157,7 @@ class FileBatchTrigger(PolicyTrigger):
         confine: bool = True,
         detect: str = "auto",
         conn_id: str | None = None,
+        inactivity_period: float = 0.0,
         **wait: Any,
     ) -> None:
         with rebuilding(type(self)):
@@ -163,6 +168,7 @@ class FileBatchTrigger(PolicyTrigger):
                 fs_conn_id, recursive=recursive, confine=confine, detect=detect, conn_id=conn_id
             )
             where = check_locations("filepaths", self.filepaths, conn_id)
+            self.inactivity_period = check_inactivity(inactivity_period, where)
         if where and isinstance(where[0], ObjectUrl):  # this wait's kind is the object store's
             self.prober = OBJECT_PROBER  # type: ignore[misc]  # the engine reads self.prober
         self.conn_id = conn_id
@@ -182,6 +188,7 @@ class FileBatchTrigger(PolicyTrigger):
             "confine": self.confine,
             "detect": self.detect,
             **({"conn_id": self.conn_id} if self.conn_id is not None else {}),
+            **inactivity_kwargs(self.inactivity_period),
         }
 
     def describe(self) -> str:
@@ -205,6 +212,7 @@ class FileBatchTrigger(PolicyTrigger):
             detect=self.detect,
             conn_id=self.fs_conn_id,
             limit=limit,
+            inactivity_s=self.inactivity_period,
         )
         return BatchQuery(tuple(members), self.need, self.detect, runtime.current().clock.now)
 

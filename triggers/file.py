@@ -22,6 +22,7 @@ import re
 from collections.abc import Awaitable, Callable, Collection, Hashable, Sequence
 from typing import Any, ClassVar, Final, Protocol
 
+from waitwise.triggers import runtime
 from waitwise.triggers.base import PolicyTrigger, rebuilding
 from waitwise.triggers.engine.probe import Prober
 from waitwise.triggers.engine.progress import ProbeResult
@@ -34,6 +35,7 @@ from waitwise.triggers.filescan import (
     check,
     check_all,
     scan_directory,
+    settled,
     shown,
     within,
 )
@@ -59,7 +61,9 @@ __all__ = [
     "check_detect",
     "check_file_options",
     "check_filepath",
+    "check_inactivity",
     "fs_base_path",
+    "inactivity_kwargs",
     "resolve_queries",
     "resolve_query",
 ]
@@ -150,7 +154,7 @@ class FileProber:
             _check_and_gate, flat, gate, self._mtimes
         )
         self._changed = listings
-        return _combine(queries, _unhidden(flat, answered, hidden)), changed
+        return _combine(queries, _ready(flat, _unhidden(flat, answered, hidden))), changed
 
     async def look(self, queries: Sequence[FileQuery | QueryGroup]) -> list[ProbeResult | None]:
         """Answer waits that are not due from the last batch's listings of changed directories.
@@ -162,7 +166,7 @@ class FileProber:
         hidden = _hidden({q.directory for q in flat if q.directory is not None})
         listings, self._changed = self._changed, {}
         answered = await asyncio.to_thread(_answer_from, flat, listings)
-        results = _combine(queries, _unhidden(flat, answered, hidden))
+        results = _combine(queries, _ready(flat, _unhidden(flat, answered, hidden)))
         return [r if isinstance(r, list) and r else None for r in results]
 
     async def subscribe(
@@ -266,6 +270,17 @@ def _unhidden(
     ]
 
 
+def _ready(flat: list[FileQuery], answered: list[ProbeResult]) -> list[ProbeResult]:
+    """Leave out files modified within their query's ``inactivity_s`` (:func:`settled`)."""
+    if not any(q.inactivity_s for q in flat):
+        return answered
+    now = runtime.current().clock.now()
+    return [
+        settled(r, q.inactivity_s, now) if isinstance(r, list) else r
+        for q, r in zip(flat, answered, strict=True)
+    ]
+
+
 def _hidden(directories: set[str]) -> dict[str, Unfinished]:
     """Return, per watched directory, what inotify knows of unfinished files (on the loop)."""
     try:
@@ -292,6 +307,11 @@ class FileArrivalTrigger(PolicyTrigger):
         climbs out of it (``../..``) ends the wait as an error, and a file reached through a
         symlink pointing outside it is not reported.  ``False`` lifts both rules.
     :param detect: how arrivals are seen, one of :data:`DETECT_MODES` (default ``auto``).
+    :param inactivity_period: report a file only once it has not been modified for this many
+        seconds (as Airflow's ``GCSUploadSessionCompleteSensor`` names it): where no inotify
+        watch sees the writer close it (``detect="poll"``, network and FUSE filesystems),
+        polling cannot tell a file still being written.  ``0`` (default): at once.  Local
+        paths only.
     :param wait: the :class:`~waitwise.triggers.spec.WaitSpec` fields (``poll``, ``timeout``,
         ...), as :meth:`WaitSpec.to_config` writes them; an unknown one is an error.
 
@@ -310,6 +330,7 @@ class FileArrivalTrigger(PolicyTrigger):
         confine: bool = True,
         detect: str = "auto",
         conn_id: str | None = None,
+        inactivity_period: float = 0.0,
         **wait: Any,
     ) -> None:
         with rebuilding(type(self)):
@@ -319,11 +340,13 @@ class FileArrivalTrigger(PolicyTrigger):
                 fs_conn_id, recursive=recursive, confine=confine, detect=detect, conn_id=conn_id
             )
             where = check_location("filepath", filepath, conn_id)
+            check_inactivity(inactivity_period, [where])
         self.fs_conn_id = fs_conn_id
         self.recursive = recursive
         self.confine = confine
         self.detect = detect
         self.conn_id = conn_id
+        self.inactivity_period = float(inactivity_period)
         self._query: FileQuery | ObjectQuery | None = None
         if isinstance(where, ObjectUrl):  # this wait's kind is the object store's
             self.prober = OBJECT_PROBER  # type: ignore[misc]  # the engine reads self.prober
@@ -331,8 +354,8 @@ class FileArrivalTrigger(PolicyTrigger):
     def kind_kwargs(self) -> dict[str, Any]:
         """Return the file kind's kwargs.
 
-        ``detect`` only when it is not the default ``auto``: rows of sensors that do not set
-        it stay as the releases before it wrote them.
+        ``detect`` and ``inactivity_period`` only when not the defaults: rows of sensors
+        that do not set them stay as the releases before them wrote them.
         """
         return {
             "filepath": self.filepath,
@@ -341,6 +364,7 @@ class FileArrivalTrigger(PolicyTrigger):
             "confine": self.confine,
             **({"detect": self.detect} if self.detect != "auto" else {}),
             **({"conn_id": self.conn_id} if self.conn_id is not None else {}),
+            **inactivity_kwargs(self.inactivity_period),
         }
 
     def describe(self) -> str:
@@ -365,6 +389,7 @@ class FileArrivalTrigger(PolicyTrigger):
             confine=self.confine,
             detect=self.detect,
             conn_id=self.fs_conn_id,
+            inactivity_s=self.inactivity_period,
         )
         return self._query
 
@@ -389,6 +414,7 @@ async def resolve_queries(
     detect: str,
     conn_id: str,
     limit: int = MAX_FOUND,
+    inactivity_s: float = 0.0,
 ) -> list[FileQuery]:
     """Return the queries for ``filepaths`` (:func:`resolve_query`'s rules), off the loop.
 
@@ -396,14 +422,14 @@ async def resolve_queries(
     ``fs`` connection's, :func:`fs_base_path`) and are resolved together in one worker thread.
     """
     if all(os.path.isabs(path) for path in filepaths):  # nothing to resolve: no thread hop
-        return [FileQuery(path, recursive, None, limit, detect) for path in filepaths]
+        return [FileQuery(path, recursive, None, limit, detect, inactivity_s) for path in filepaths]
     base = await base_path()
 
     def resolve_all() -> list[FileQuery]:
         return [
             resolve_query(
                 path, base, recursive=recursive, confine=confine, conn_id=conn_id
-            ).with_options(limit=limit, detect=detect)
+            ).with_options(limit=limit, detect=detect, inactivity_s=inactivity_s)
             for path in filepaths
         ]
 
@@ -442,6 +468,30 @@ def check_file_options(
         if not isinstance(flag, bool):
             raise PolicyConfigError(f"{name} must be True or False, got {flag!r}")
     check_detect(detect)
+
+
+def check_inactivity(inactivity_period: object, where: Sequence[object]) -> float:
+    """Return ``inactivity_period`` if it is a finite number of seconds >= 0, else raise.
+
+    Non-zero only for local paths: an object store writes whole objects (``where``: the
+    checked locations, :func:`~waitwise.triggers.objectstore.check_location`'s results).
+    """
+    value = inactivity_period
+    if isinstance(value, bool) or not isinstance(value, int | float) or not 0 <= value < 1e7:
+        raise PolicyConfigError(
+            f"inactivity_period must be seconds >= 0 (a number), got {inactivity_period!r}"
+        )
+    if value and any(isinstance(w, ObjectUrl) for w in where):
+        raise PolicyConfigError(
+            f"inactivity_period applies to filesystem paths, not object URLs (a store writes "
+            f"whole objects), got {inactivity_period!r}"
+        )
+    return float(value)
+
+
+def inactivity_kwargs(inactivity_period: float) -> dict[str, float]:
+    """Return ``{"inactivity_period": x}`` when set: unset, rows stay as before it existed."""
+    return {"inactivity_period": inactivity_period} if inactivity_period else {}
 
 
 def check_detect(detect: object) -> str:

@@ -43,6 +43,7 @@ __all__ = [
     "check",
     "check_all",
     "scan_directory",
+    "settled",
     "shown",
 ]
 
@@ -89,6 +90,8 @@ class FileQuery:
     :param limit: at most this many files are reported for a glob.
     :param detect: how arrivals are seen (``waitwise.triggers.file.DETECT_MODES``); not part
         of what is checked, so it is not part of ``key``.
+    :param inactivity_s: a file is reported only once unmodified this long (:func:`settled`,
+        applied to the check's result); not part of ``key`` either.
 
     ``magic`` (whether ``pattern`` is a glob), ``directory`` (the directory a listing can
     answer it from, ``None`` when none can) and ``key`` (what makes two queries the same
@@ -100,6 +103,7 @@ class FileQuery:
     confined_to: str | None = None
     limit: int = MAX_FOUND
     detect: str = field(default="auto", compare=False)
+    inactivity_s: float = field(default=0.0, compare=False)
     magic: bool = field(init=False, repr=False, compare=False)
     directory: str | None = field(init=False, repr=False, compare=False)
     key: tuple[str, bool, str | None, int] = field(init=False, repr=False, compare=False)
@@ -113,14 +117,28 @@ class FileQuery:
             self, "key", (self.pattern, self.recursive, self.confined_to, self.limit)
         )
 
-    def with_options(self, *, limit: int, detect: str) -> FileQuery:
-        """Return this query with another ``limit`` and ``detect``."""
-        return FileQuery(self.pattern, self.recursive, self.confined_to, limit, detect)
+    def with_options(self, *, limit: int, detect: str, inactivity_s: float = 0.0) -> FileQuery:
+        """Return this query with another ``limit``, ``detect`` and ``inactivity_s``."""
+        return FileQuery(
+            self.pattern, self.recursive, self.confined_to, limit, detect, inactivity_s
+        )
 
     @property
     def name(self) -> str:
         """Return the file-name part of the pattern."""
         return os.path.basename(self.pattern)
+
+
+def settled(found: list[FoundItem], inactivity_s: float, now: float) -> list[FoundItem]:
+    """Return the files of ``found`` unmodified for ``inactivity_s`` at ``now`` (pure).
+
+    Kept: ``mtime <= now - inactivity_s``.  Where no inotify watch sees a writer close its
+    file (``detect="poll"``, network and FUSE filesystems), a file that has not changed for a
+    while is the best sign it is complete; ``0`` keeps everything.
+    """
+    if inactivity_s <= 0.0:
+        return found
+    return [item for item in found if item["mtime"] <= now - inactivity_s]
 
 
 def check(query: FileQuery) -> list[FoundItem]:

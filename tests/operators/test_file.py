@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import json
+import os
 from typing import Any
 
 import pytest
@@ -130,6 +131,34 @@ def test_poke_mode_uses_the_same_check(tmp_path: Any) -> None:
     assert op.poke(context={}) is False
     (tmp_path / "f.csv").write_text("x")
     assert op.poke(context={}) is True
+
+
+def test_inactivity_period_travels_to_the_trigger_and_rules_the_worker_check(
+    tmp_path: Any,
+) -> None:
+    op = sensor(filepath=str(tmp_path / "f.csv"), deferrable=False, inactivity_period=60)
+    (tmp_path / "f.csv").write_text("x")
+    op.now = lambda: os.stat(tmp_path / "f.csv").st_mtime + 30  # type: ignore[method-assign]
+    assert op.poke(context={}) is False  # modified 30 s ago
+    op.now = lambda: os.stat(tmp_path / "f.csv").st_mtime + 60  # type: ignore[method-assign]
+    assert op.poke(context={}) is True
+    assert sensor(inactivity_period=60).trigger_kwargs(started_at=None)["inactivity_period"] == 60
+    assert "inactivity_period" not in sensor().trigger_kwargs(started_at=None)
+
+
+@pytest.mark.parametrize(
+    ("overrides", "match"),
+    [
+        ({"inactivity_period": -2}, "inactivity_period must be seconds >= 0 .*got -2"),
+        (
+            {"inactivity_period": 5, "filepath": "s3://bucket/in/{{ ds }}.csv"},
+            "inactivity_period applies to filesystem paths, not object URLs",
+        ),
+    ],
+)
+def test_a_bad_inactivity_period_fails_at_parse_time(overrides: dict[str, Any], match: str) -> None:
+    with pytest.raises(PolicyConfigError, match=match):
+        sensor(**overrides)
 
 
 def test_dag_serialization_keeps_start_trigger_args() -> None:

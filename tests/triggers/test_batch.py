@@ -182,3 +182,31 @@ def test_bad_arguments_are_named(change: Callable[[dict[str, Any]], None], names
     change(kwargs)
     with pytest.raises(PolicyConfigError, match=names.replace("[", r"\[").replace("]", r"\]")):
         FileBatchTrigger(**kwargs)
+
+
+async def test_inactivity_period_holds_back_recent_members_of_a_shared_listing(
+    tmp_path: Path,
+) -> None:
+    a, b = tmp_path / "a.csv", tmp_path / "b.csv"
+    for path, mtime in ((a, T0 - 100.0), (b, T0 - 2.0)):
+        path.write_text(path.name)
+        os.utime(path, (mtime, mtime))
+    single = FileArrivalTrigger(
+        filepath=str(b),
+        poll=Constant(interval=1.0).to_config(),
+        timeout=30.0,
+        started_at=T0,
+        detect="poll",
+    )
+    settled, at_once = await run(FakeClock(now_s=T0), batch([a, b], inactivity_period=5.0), single)
+
+    # One listing a tick serves both; only the batch waits for b to be 5 s quiet.
+    assert [(f["path"], f["first_seen_at"]) for f in settled.payload["found"]] == [
+        (str(a), T0),
+        (str(b), T0 + 3),
+    ]
+    assert at_once.payload["first_seen_at"] == T0
+    assert (
+        FileBatchTrigger(**batch([a], inactivity_period=5.0).serialize()[1]).inactivity_period
+        == 5.0
+    )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 from pathlib import Path
 from typing import Any
 
@@ -277,3 +278,73 @@ async def test_a_path_out_of_the_base_ends_the_wait_as_an_error(tmp_path: Path) 
     assert event.payload["status"] == "error"
     assert event.payload["pokes"] == 0
     assert "leaves the base path" in event.payload["last_error"]
+
+
+class WrittenUntil(FakeClock):
+    """A fake clock whose writer appends to ``path`` at every sleep until ``until``."""
+
+    def __init__(self, path: Path, until: float) -> None:
+        super().__init__(now_s=T0)
+        self.path, self.until = path, until
+
+    async def sleep(self, seconds: float) -> None:
+        await super().sleep(seconds)
+        if self.now_s <= self.until:
+            with self.path.open("a") as out:
+                out.write("more")
+            os.utime(self.path, (self.now_s, self.now_s))
+
+
+async def test_inactivity_period_reports_a_file_once_unmodified_that_long(tmp_path: Path) -> None:
+    path = tmp_path / "data.csv"
+    path.write_text("partial")
+    os.utime(path, (T0 - 5, T0 - 5))
+    clock = FakeClock(now_s=T0)
+    trigger = make(tmp_path, inactivity_period=30.0, poll=Constant(10.0).to_config())
+    event = await first_event(trigger, clock)
+
+    # Pokes at +0, +10, +20 see it modified 5, 15, 25 s before: too recent; +30 (35 s) reports.
+    assert clock.sleeps == [10.0, 10.0, 10.0]
+    assert event.payload["status"] == "success"
+    assert event.payload["first_seen_at"] == T0 + 30
+
+
+async def test_a_file_written_all_along_stays_unreported_until_its_writer_stops(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "data.csv"
+    path.write_text("")
+    os.utime(path, (T0, T0))
+    clock = WrittenUntil(path, until=T0 + 40)
+    trigger = make(tmp_path, inactivity_period=25.0, poll=Constant(10.0).to_config(), timeout=120.0)
+    event = await first_event(trigger, clock)
+
+    assert event.payload["first_seen_at"] == T0 + 70  # the first poke 25 s after the last write
+    assert path.read_text() == "more" * 4  # written at +10, +20, +30 and +40
+
+
+def test_inactivity_period_is_in_the_row_only_when_set(tmp_path: Path) -> None:
+    _, plain = make(tmp_path).serialize()
+    assert "inactivity_period" not in plain  # rows of sensors without it stay as before
+    classpath, kwargs = make(tmp_path, inactivity_period=12.5).serialize()
+    assert kwargs["inactivity_period"] == 12.5
+    assert FileArrivalTrigger(**json.loads(json.dumps(kwargs))).serialize() == (classpath, kwargs)
+
+
+@pytest.mark.parametrize(
+    ("overrides", "match"),
+    [
+        ({"inactivity_period": -1}, "inactivity_period must be seconds >= 0 .*got -1"),
+        ({"inactivity_period": True}, "inactivity_period must be seconds >= 0 .*got True"),
+        ({"inactivity_period": "30"}, "inactivity_period must be seconds >= 0 .*got '30'"),
+        (
+            {"inactivity_period": 30, "filepath": "s3://bucket/in/data.csv"},
+            "inactivity_period applies to filesystem paths, not object URLs",
+        ),
+    ],
+)
+def test_a_bad_inactivity_period_is_named(
+    tmp_path: Path, overrides: dict[str, object], match: str
+) -> None:
+    with pytest.raises(PolicyConfigError, match=match):
+        make(tmp_path, **overrides)
