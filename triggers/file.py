@@ -479,7 +479,8 @@ def check_inactivity(inactivity_period: object, where: Sequence[object]) -> floa
     value = inactivity_period
     if isinstance(value, bool) or not isinstance(value, int | float) or not 0 <= value < 1e7:
         raise PolicyConfigError(
-            f"inactivity_period must be seconds >= 0 (a number), got {inactivity_period!r}"
+            "inactivity_period must be a number of seconds, 0 <= x < 1e7, "
+            f"got {inactivity_period!r}"
         )
     if value and any(isinstance(w, ObjectUrl) for w in where):
         raise PolicyConfigError(

@@ -149,7 +149,7 @@ def test_inactivity_period_travels_to_the_trigger_and_rules_the_worker_check(
 @pytest.mark.parametrize(
     ("overrides", "match"),
     [
-        ({"inactivity_period": -2}, "inactivity_period must be seconds >= 0 .*got -2"),
+        ({"inactivity_period": -2}, "inactivity_period must be a number of seconds, .*got -2"),
         (
             {"inactivity_period": 5, "filepath": "s3://bucket/in/{{ ds }}.csv"},
             "inactivity_period applies to filesystem paths, not object URLs",
