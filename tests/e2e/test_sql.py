@@ -118,8 +118,12 @@ def test_a_failing_database_backs_off_then_opens_the_breaker(
         record = _last(airflow, "sql_dead", run_id)
         assert (record["outcome"], record["error_count"]) == ("error", 3)
         assert record["last_error_kind"] == "OperationalError"
-        # probe backoff Exponential(1, 2): errors at +0 +1 +3, the third over the limit of 2
-        assert 2.9 <= record["ended_at"] - record["started_at"] <= 5.0
+        # probe backoff Exponential(1, 2): errors at +0 +1 +3, the third over the limit of 2;
+        # started_at is the task's start, so the span adds the triggerer's pick-up of the
+        # trigger (about a second, 2 s seen on a loaded 2-core machine), so this bounds the
+        # schedule loosely (a backoff of +0 +2 +6 fails it); the exact one is asserted with a
+        # fake clock against a real PostgreSQL in tests/triggers/test_sql.py.
+        assert 2.9 <= record["ended_at"] - record["started_at"] <= 6.0
     breaker = history.breaker_of(airflow, "sql_dead")
     assert breaker is not None
     assert breaker["state"] == "open"
