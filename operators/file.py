@@ -7,6 +7,7 @@ a set of related files in one task.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import os
 from collections.abc import Sequence
 from typing import Any, ClassVar
@@ -23,7 +24,7 @@ from waitwise.triggers.file import (
     inactivity_kwargs,
     resolve_query,
 )
-from waitwise.triggers.filescan import settled
+from waitwise.triggers.filescan import ready
 from waitwise.triggers.objectstore import (
     ObjectQuery,
     ObjectUrl,
@@ -53,13 +54,12 @@ class _FileSensor(PolicySensor):
         check_file_options(
             fs_conn_id, recursive=recursive, confine=confine, detect=detect, conn_id=conn_id
         )
-        check_inactivity(inactivity_period, ())
+        self.inactivity_period = check_inactivity(inactivity_period, ())
         self.fs_conn_id = fs_conn_id
         self.recursive = recursive
         self.confine = confine
         self.detect = detect
         self.conn_id = conn_id
-        self.inactivity_period = float(inactivity_period)
 
     def file_kwargs(self) -> dict[str, Any]:
         """Return the options every file trigger takes (defaults left out of the row)."""
@@ -90,8 +90,15 @@ class _FileSensor(PolicySensor):
 
             base = FSHook(self.fs_conn_id).get_path()
         return [
-            resolve_query(
-                path, base, recursive=self.recursive, confine=self.confine, conn_id=self.fs_conn_id
+            dataclasses.replace(
+                resolve_query(
+                    path,
+                    base,
+                    recursive=self.recursive,
+                    confine=self.confine,
+                    conn_id=self.fs_conn_id,
+                ),
+                inactivity_s=self.inactivity_period,
             )
             for path in filepaths
         ]
@@ -189,7 +196,8 @@ class FileArrivalSensor(_FileSensor):
             return bool(found)
         (query,) = self._queries([self.filepath])
         self.log.info("Poking for %s", query.pattern)
-        return bool(settled(check(query), self.inactivity_period, self.now()))
+        (found,) = ready([query], [check(query)], self.now())
+        return bool(found)
 
 
 class FileBatchSensor(_FileSensor):
@@ -263,11 +271,7 @@ class FileBatchSensor(_FileSensor):
             )
         else:
             members = tuple(self._queries(self.filepaths))
-            now = self.now()
-            found = [
-                settled(r, self.inactivity_period, now) if isinstance(r, list) else r
-                for r in check_all(members)
-            ]
+            found = ready(members, check_all(members), self.now())
             result = BatchQuery(members, need, "poll", self.now).combine(found)
         if isinstance(result, BaseException):
             raise result

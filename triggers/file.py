@@ -19,7 +19,7 @@ import asyncio
 import logging
 import os
 import re
-from collections.abc import Awaitable, Callable, Collection, Hashable, Sequence
+from collections.abc import Awaitable, Callable, Collection, Hashable, Mapping, Sequence
 from typing import Any, ClassVar, Final, Protocol
 
 from waitwise.triggers import runtime
@@ -34,8 +34,8 @@ from waitwise.triggers.filescan import (
     Unfinished,
     check,
     check_all,
+    ready,
     scan_directory,
-    settled,
     shown,
     within,
 )
@@ -125,7 +125,6 @@ class FileProber:
 
     def __init__(self) -> None:
         self._mtimes: dict[str, int] = {}  # directory -> st_mtime_ns when last asked
-        self._changed: Listings = {}  # the last batch's listings of changed directories
 
     async def probe_batch(self, queries: Sequence[FileQuery | QueryGroup]) -> list[ProbeResult]:
         """Check ``queries`` in one worker thread (:func:`check_all`)."""
@@ -138,33 +137,33 @@ class FileProber:
 
     async def probe_pooled(
         self, queries: Sequence[FileQuery | QueryGroup], shared: Collection[Hashable]
-    ) -> tuple[list[ProbeResult], set[Hashable]]:
-        """Check ``queries``; also return which ``shared`` directories changed since asked.
+    ) -> tuple[list[ProbeResult], Listings]:
+        """Check ``queries``; also return the ``shared`` directories changed since asked.
 
-        One worker thread for both.  A directory has changed when its ``st_mtime_ns``
-        differs from the last time it was asked (read before it is listed, so a file landing
-        in between shows at the next tick): adding, removing or renaming an entry changes
-        it.  A directory under an inotify watch is never reported: its events wake the very
-        waits whose files completed.
+        Each changed directory comes with its listing, which :meth:`look` answers the other
+        waits on it from.  One worker thread for both.  A directory has changed when its
+        ``st_mtime_ns`` differs from the last time it was asked (read before it is listed, so
+        a file landing in between shows at the next tick): adding, removing or renaming an
+        entry changes it.  A directory under an inotify watch is never reported: its events
+        wake the very waits whose files completed.
         """
         flat = [m for query in queries for m in _members(query)]
         hidden = _hidden({q.directory for q in flat if q.directory is not None})
         gate = [d for d in shared if isinstance(d, str) and d not in hidden]
-        answered, changed, listings = await asyncio.to_thread(
-            _check_and_gate, flat, gate, self._mtimes
-        )
-        self._changed = listings
+        answered, changed = await asyncio.to_thread(_check_and_gate, flat, gate, self._mtimes)
         return _combine(queries, _ready(flat, _unhidden(flat, answered, hidden))), changed
 
-    async def look(self, queries: Sequence[FileQuery | QueryGroup]) -> list[ProbeResult | None]:
-        """Answer waits that are not due from the last batch's listings of changed directories.
+    async def look(
+        self, queries: Sequence[FileQuery | QueryGroup], changed: Mapping[Hashable, Any]
+    ) -> list[ProbeResult | None]:
+        """Answer waits that are not due from ``changed``, :meth:`probe_pooled`'s listings.
 
         The same listings the due waits were answered from (no new listing; a ``stat`` per
         file found): found items count, anything else is ``None``.
         """
         flat = [m for query in queries for m in _members(query)]
         hidden = _hidden({q.directory for q in flat if q.directory is not None})
-        listings, self._changed = self._changed, {}
+        listings: Listings = {d: v for d, v in changed.items() if isinstance(d, str)}
         answered = await asyncio.to_thread(_answer_from, flat, listings)
         results = _combine(queries, _ready(flat, _unhidden(flat, answered, hidden)))
         return [r if isinstance(r, list) and r else None for r in results]
@@ -229,12 +228,12 @@ def _combine(
 
 def _check_and_gate(
     flat: list[FileQuery], gate: list[str], mtimes: dict[str, int]
-) -> tuple[list[ProbeResult], set[Hashable], Listings]:
-    """Return ``flat``'s results, which ``gate`` directories changed, and their listings.
+) -> tuple[list[ProbeResult], Listings]:
+    """Return ``flat``'s results and the ``gate`` directories that changed, with listings.
 
     Blocking (a worker thread).  Each directory is listed once for both.
     """
-    changed: set[Hashable] = set()
+    changed: set[str] = set()
     for directory in gate:
         try:
             mtime = os.stat(directory or os.curdir).st_mtime_ns  # blocking-ok: worker thread
@@ -248,7 +247,7 @@ def _check_and_gate(
     for directory in gate:  # listed for the looks even where the due waits needed a stat
         if directory in changed and directory not in listings:
             listings[directory] = scan_directory(directory)
-    return results, changed, {d: v for d, v in listings.items() if d in changed}
+    return results, {d: v for d, v in listings.items() if d in changed}
 
 
 def _answer_from(flat: list[FileQuery], listings: Listings) -> list[ProbeResult]:
@@ -274,11 +273,7 @@ def _ready(flat: list[FileQuery], answered: list[ProbeResult]) -> list[ProbeResu
     """Leave out files modified within their query's ``inactivity_s`` (:func:`settled`)."""
     if not any(q.inactivity_s for q in flat):
         return answered
-    now = runtime.current().clock.now()
-    return [
-        settled(r, q.inactivity_s, now) if isinstance(r, list) else r
-        for q, r in zip(flat, answered, strict=True)
-    ]
+    return ready(flat, answered, runtime.current().clock.now())
 
 
 def _hidden(directories: set[str]) -> dict[str, Unfinished]:
@@ -340,13 +335,13 @@ class FileArrivalTrigger(PolicyTrigger):
                 fs_conn_id, recursive=recursive, confine=confine, detect=detect, conn_id=conn_id
             )
             where = check_location("filepath", filepath, conn_id)
-            check_inactivity(inactivity_period, [where])
+            inactivity = check_inactivity(inactivity_period, [where])
         self.fs_conn_id = fs_conn_id
         self.recursive = recursive
         self.confine = confine
         self.detect = detect
         self.conn_id = conn_id
-        self.inactivity_period = float(inactivity_period)
+        self.inactivity_period = inactivity
         self._query: FileQuery | ObjectQuery | None = None
         if isinstance(where, ObjectUrl):  # this wait's kind is the object store's
             self.prober = OBJECT_PROBER  # type: ignore[misc]  # the engine reads self.prober

@@ -42,6 +42,7 @@ __all__ = [
     "Unfinished",
     "check",
     "check_all",
+    "ready",
     "scan_directory",
     "settled",
     "shown",
@@ -139,6 +140,16 @@ def settled(found: list[FoundItem], inactivity_s: float, now: float) -> list[Fou
     if inactivity_s <= 0.0:
         return found
     return [item for item in found if item["mtime"] <= now - inactivity_s]
+
+
+def ready(
+    queries: Sequence[FileQuery], results: Sequence[ProbeResult], now: float
+) -> list[ProbeResult]:
+    """Return ``results`` (one per query) with each query's :func:`settled` rule applied."""
+    return [
+        settled(r, q.inactivity_s, now) if isinstance(r, list) else r
+        for q, r in zip(queries, results, strict=True)
+    ]
 
 
 def check(query: FileQuery) -> list[FoundItem]:

@@ -436,7 +436,7 @@ def retry_after_s(answer: HttpAnswer, now: float) -> float | None:
     value = (answer.retry_after or "").strip()
     if not value:
         return None
-    if value.isdigit():
+    if value.isascii() and value.isdigit():
         return float(value)
     at = http_date(value)
     if at is None:

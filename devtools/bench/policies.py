@@ -66,6 +66,7 @@ from waitwise.triggers.simulate.scenarios import (
     DRIFT,
     OUTAGE,
     SOURCES,
+    DailyPattern,
     daily,
     daily_earliest,
     drift,
@@ -126,6 +127,20 @@ SCENARIOS: dict[str, Callable[..., list[Arrival]]] = {
     "drift": drift,
     "outage": outage,
 }
+DAILY_CASES = (("daily", daily, DAILY), ("drift", drift, DRIFT), ("outage", outage, OUTAGE))
+"""The daily scenarios: name, generator, pattern (the oracle's and the truth's knowledge)."""
+
+
+def _daily_case(name: str, generate: Generator, pattern: DailyPattern) -> Case:
+    return Case(
+        name,
+        None,
+        generate,
+        functools.partial(daily_earliest, pattern),
+        functools.partial(daily_truths, pattern),
+    )
+
+
 CASES: tuple[Case, ...] = (
     *(
         Case(
@@ -137,27 +152,7 @@ CASES: tuple[Case, ...] = (
         )
         for s in SOURCES
     ),
-    Case(
-        "daily",
-        None,
-        daily,
-        functools.partial(daily_earliest, DAILY),
-        functools.partial(daily_truths, DAILY),
-    ),
-    Case(
-        "drift",
-        None,
-        drift,
-        functools.partial(daily_earliest, DRIFT),
-        functools.partial(daily_truths, DRIFT),
-    ),
-    Case(
-        "outage",
-        None,
-        outage,
-        functools.partial(daily_earliest, OUTAGE),
-        functools.partial(daily_truths, OUTAGE),
-    ),
+    *(_daily_case(name, generate, pattern) for name, generate, pattern in DAILY_CASES),
 )
 
 

@@ -32,6 +32,7 @@ from typing import Final
 import numpy as np
 
 from waitwise.triggers.adaptive import Arrival
+from waitwise.triggers.adaptive.model import MIX_RUNS
 from waitwise.triggers.adaptive.planner import plan, shared_cutoff
 from waitwise.triggers.adaptive.policy import SAFETY
 from waitwise.triggers.adaptive.smoothing import normal_cdf
@@ -47,8 +48,8 @@ __all__ = ["LATE_NODES", "MIX_DAYS", "Truth", "daily_truths", "planned_pokes", "
 
 LATE_NODES: Final = 201
 """Points of the late delay's uniform the late part's CDF is averaged over."""
-MIX_DAYS: Final = 100
-"""Previous days in a daily wait's mix (the learned model's ``MIX_RUNS``)."""
+MIX_DAYS: Final = MIX_RUNS
+"""Previous days in a daily wait's mix: the learned model's (one run a day)."""
 
 Floats = np.ndarray
 

@@ -555,6 +555,7 @@ def test_judge_kinds_of_transient_errors() -> None:
         ("Wed, 21 Oct 2015 07:28:00 GMT", "Wed, 21 Oct 2015 07:27:00 GMT", 60.0),  # server clock
         ("Wed, 21 Oct 2015 07:28:00 GMT", None, 1_445_412_480.0 - T0),  # ours: in the past
         ("-5", None, None),
+        ("\u00b2", None, None),  # a digit to str.isdigit, not to float()
         ("soon", None, None),
     ],
 )

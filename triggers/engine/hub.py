@@ -27,7 +27,7 @@ import itertools
 import logging
 import operator
 from collections import deque
-from collections.abc import Callable, Hashable, Sequence
+from collections.abc import Callable, Hashable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Final
 
@@ -214,7 +214,7 @@ class PollHub:
             if changed:  # free looks for the waits on what changed (:mod:`.sharing`)
                 looks = self._sharers.others(changed, due)
                 if looks:  # answered from the same listings: seen at the same time
-                    seen = await _look(due[0].prober, looks)
+                    seen = await _look(due[0].prober, looks, changed)
                     await self._settle_looks(looks, seen, now)
         except Exception as exc:  # a bug in settling: end this batch's waits, go on
             log.exception("Settling a batch of %d waits failed", len(due))
@@ -337,26 +337,28 @@ class PollHub:
 
 async def _probe(
     due: list[Watch], shared: set[Hashable]
-) -> tuple[Sequence[ProbeResult], set[Hashable]]:
-    """Check one kind's due queries; return their results and which shared keys changed."""
+) -> tuple[Sequence[ProbeResult], Mapping[Hashable, Any]]:
+    """Check one kind's due queries; return their results and the shared keys that changed."""
     prober = due[0].prober
     queries = [entry.query for entry in due]
     if shared and isinstance(prober, Pooling):
         try:
             results, changed = await prober.probe_pooled(queries, shared)
             if len(results) == len(due):
-                return results, set(changed) & shared
+                return results, {key: seen for key, seen in changed.items() if key in shared}
             log.error("%s answered %d results for %d queries", prober, len(results), len(due))
         except Exception:  # isolation first: probe the due waits the usual way
             log.exception("%s failed a pooled batch; checking without looks", prober)
-    return await probe_isolated(prober, queries), set()
+    return await probe_isolated(prober, queries), {}
 
 
-async def _look(prober: Prober, looks: list[Watch]) -> Sequence[Look]:
+async def _look(
+    prober: Prober, looks: list[Watch], changed: Mapping[Hashable, Any]
+) -> Sequence[Look]:
     """Return what ``prober`` shows for waits not due (``None`` each if it cannot say)."""
     try:
         if isinstance(prober, Pooling):
-            seen = await prober.look([entry.query for entry in looks])
+            seen = await prober.look([entry.query for entry in looks], changed)
             if len(seen) == len(looks):
                 return seen
     except Exception:  # a look is a bonus: the waits' own pokes go on

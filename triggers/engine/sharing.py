@@ -16,7 +16,7 @@ detection earlier; an error in a look is ignored (the wait's own poke will meet 
 from __future__ import annotations
 
 import logging
-from collections.abc import Collection, Hashable, Sequence
+from collections.abc import Collection, Hashable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 from waitwise.triggers.engine.progress import ProbeResult
@@ -40,12 +40,19 @@ class Pooling(Protocol):
 
     async def probe_pooled(
         self, queries: Sequence[Any], shared: Collection[Hashable]
-    ) -> tuple[Sequence[ProbeResult], set[Hashable]]:
-        """Return the results for ``queries`` and which of ``shared`` changed since last asked."""
+    ) -> tuple[Sequence[ProbeResult], Mapping[Hashable, Any]]:
+        """Return the results for ``queries`` and the changed keys of ``shared``.
+
+        A key of ``shared`` has changed when its resource did since the prober was last
+        asked; it maps to what a look there is answered from (opaque to the hub).
+        """
         ...
 
-    async def look(self, queries: Sequence[Any]) -> Sequence[Look]:
-        """Return what a check shows for ``queries`` (not due: found items count, no error)."""
+    async def look(self, queries: Sequence[Any], changed: Mapping[Hashable, Any]) -> Sequence[Look]:
+        """Return what ``changed`` (from :meth:`probe_pooled`) shows for ``queries``.
+
+        Not due: found items count, anything else is ``None``.
+        """
         ...
 
 
@@ -80,10 +87,10 @@ class Sharers:
                     del members[ident]
                 elif not entry.in_flight:
                     found[ident] = entry
-        for entry in due:
-            found.pop(id(entry), None)
             if not members:
                 del self._by_key[key]
+        for entry in due:
+            found.pop(id(entry), None)
         return list(found.values())
 
     def __len__(self) -> int:

@@ -4,11 +4,15 @@ from __future__ import annotations
 
 import asyncio
 import os
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any, cast
 
 from airflow.triggers.base import TriggerEvent
 
 from waitwise.triggers import FileArrivalTrigger, FileBatchTrigger, runtime
+from waitwise.triggers.engine.hub import Watch
+from waitwise.triggers.engine.sharing import Sharers
 from waitwise.triggers.notify import events_for_loop
 from waitwise.triggers.policy import Constant
 from waitwise.triggers.runtime import Runtime, use_runtime
@@ -145,3 +149,29 @@ async def test_an_event_for_another_name_does_not_poke_a_wait(tmp_path: Path) ->
         event = await asyncio.wait_for(task, 5)
     assert event.payload["pokes"] == 2  # its first, then its own file's event: not 22
     assert hub.batches == 2
+
+
+@dataclass
+class _Waiting:
+    """What :class:`Sharers` reads of a wait."""
+
+    future: asyncio.Future[Any]
+    share: tuple[str, ...]
+    in_flight: bool = False
+
+
+async def test_others_are_the_pending_sharers_and_ended_waits_leave_their_keys() -> None:
+    loop = asyncio.get_running_loop()
+    ended = _Waiting(loop.create_future(), ("a",))
+    due = [_Waiting(loop.create_future(), ("b",)) for _ in range(2)]
+    other = _Waiting(loop.create_future(), ("b",))
+    probing = _Waiting(loop.create_future(), ("b",), in_flight=True)
+    sharers = Sharers()
+    for entry in (ended, *due, other, probing):
+        sharers.add(cast("Watch", entry), entry.share)
+    ended.future.set_result(None)
+
+    # The key whose waits all ended is dropped, whichever order the keys come in.
+    assert sharers.others(["b", "a"], cast("list[Watch]", due)) == [cast("Watch", other)]
+    assert len(sharers) == 4
+    assert sharers.shared(cast("list[Watch]", due)) == {"b"}
